@@ -69,6 +69,10 @@ class _Worker(QObject):
                 self.aborted.emit(self.run_id)
             else:
                 self.finished.emit(self.run_id, result)
+        finally:
+            # quit directly (thread-safe): a queued quit would need the GUI loop, which
+            # is blocked in wait() when the window closes
+            self.thread().quit()
 
 
 class TaskRunner(QObject):
@@ -108,8 +112,6 @@ class TaskRunner(QObject):
         worker.finished.connect(self._on_worker_finished)
         worker.errored.connect(self._on_worker_errored)
         worker.aborted.connect(self._on_worker_aborted)
-        for sig in (worker.finished, worker.errored, worker.aborted):
-            sig.connect(thread.quit)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker = thread, worker
         thread.start()

@@ -10,3 +10,36 @@ os.environ.setdefault("REGLAB_CACHE_DIR", str(Path(__file__).resolve().parent.pa
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qthreads(request):
+    """Fail a GUI test that leaves a QThread running (as napari's _dangling_qthreads does)."""
+    if "PySide6.QtCore" not in sys.modules and "qtbot" not in request.fixturenames:
+        yield
+        return
+    from PySide6.QtCore import QThread
+
+    started = []
+    original_start = QThread.start
+
+    def tracking_start(self, *args, **kwargs):
+        started.append(self)
+        return original_start(self, *args, **kwargs)
+
+    QThread.start = tracking_start
+    try:
+        yield
+    finally:
+        QThread.start = original_start
+    still_running = []
+    for thread in started:
+        try:
+            if thread.isRunning() and not thread.wait(5000):
+                still_running.append(thread)
+        except RuntimeError:  # the C++ object is already gone: it has stopped
+            pass
+    if still_running:
+        pytest.fail(f"{len(still_running)} QThread(s) still running 5 s after the test ended")
