@@ -1,0 +1,418 @@
+"""The training loop: a generator of one small frozen :class:`EpochRecord` per epoch.
+
+``Trainer(cfg, data, should_stop).run()`` builds the MLP ``[n_features] + hidden +
+[n_classes]``, initializes it from ``cfg.training.seed`` and trains with mini-batches
+(``batch_size ≥`` training size = full-batch gradient descent, one step per epoch).
+
+Per epoch the record holds (see :data:`METRIC_KEYS`):
+
+- ``cost``: mean mini-batch cost *with* the penalty, measured while training (dropout and
+  augmentation on); the L2/L1 penalty uses m = number of training examples;
+- ``train_loss``/``train_acc`` and ``dev_loss``/``dev_acc``: mean cross-entropy (no
+  penalty) and accuracy in inference mode on un-augmented data. When the training set has
+  more than 10,000 samples, train figures are measured on a fixed seeded subset of 10,000;
+- ``penalty`` at the end of the epoch, ``weight_norm``, ``grad_norms`` (per layer, last step),
+  ``lr``; ``seconds`` is the wall time of the whole epoch (training and evaluation),
+  ``samples_per_sec`` the training samples per second of the mini-batch steps alone.
+
+How a run ends (``stop_reason`` of the last record and of :attr:`Trainer.result`):
+
+- ``completed``: all epochs ran.
+- ``early_stopping``: the monitored dev metric did not improve for ``patience`` epochs.
+- ``diverged``: a mini-batch cost (or the epoch's train loss / weight norm) was NaN or
+  infinite. Training stops at once; the weights are put back to the last finite ones (the
+  end of the previous epoch, or the best epoch when restore_best is on) and the diverged
+  epoch's record describes those weights, with ``cost`` NaN and advice in ``message``.
+- ``cancelled``: ``should_stop()`` returned True (checked before every mini-batch, also
+  while paused). The partially-run epoch is *not* yielded: its steps are discarded by
+  putting back the weights of the last completed epoch, so every record and the final
+  weights agree. ``result`` then says ``cancelled`` and the last record yielded has
+  ``stop_reason`` None. The same happens when the caller closes the generator.
+
+Best epoch: always tracked by ``early_stopping.monitor`` (also when early stopping is off).
+With early stopping enabled and ``restore_best``, the best epoch's weights are put back at
+the end of the run, whatever ended it; ``result.final_metrics`` then equal the best
+epoch's metrics (the records themselves stay as measured).
+
+Determinism: init, shuffling, dropout, augmentation and the train-metric subset draw from
+separate generators spawned from ``cfg.training.seed``; the same seed gives the same records
+bitwise apart from ``seconds`` and ``samples_per_sec``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from engine.batches import BatchPipeline, EvalSet
+from engine.config import AugmentConfig, ExperimentConfig
+from engine.dataset import ArraySet, PreparedData
+from engine.early_stopping import EarlyStopping
+from engine.errors import DataError
+
+METRIC_KEYS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "dev_loss",
+    "dev_acc",
+    "cost",
+    "penalty",
+    "weight_norm",
+    "grad_norms",
+    "lr",
+    "seconds",
+    "samples_per_sec",
+)
+STOP_REASONS = ("completed", "early_stopping", "diverged", "cancelled")
+TRAIN_EVAL_MAX = 10_000  # train metrics on at most this many samples (a fixed seeded subset)
+
+
+def json_number(x: float) -> float | None:
+    """A float for JSON: NaN and ±inf become None (null)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch's metrics (the metrics.jsonl fields) plus bookkeeping."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    dev_loss: float
+    dev_acc: float
+    cost: float
+    penalty: float
+    weight_norm: float
+    grad_norms: tuple[float, ...]
+    lr: float
+    seconds: float
+    samples_per_sec: float
+    best_epoch: int = 0  # best epoch so far by the monitored metric (0 = none yet)
+    stop_reason: str | None = None  # set on the last record only
+    message: str | None = None  # notes for the user (first record) and why training stopped (last)
+
+    def metrics_dict(self) -> dict:
+        """Exactly the metrics.jsonl keys; NaN/inf become None so the JSON stays valid."""
+        out: dict = {}
+        for key in METRIC_KEYS:
+            value = getattr(self, key)
+            if key == "epoch":
+                out[key] = int(value)
+            elif key == "grad_norms":
+                out[key] = [json_number(g) for g in value]
+            else:
+                out[key] = json_number(value)
+        return out
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """How a finished run ended. final_metrics describe the weights the network holds now."""
+
+    epochs_run: int  # records yielded (completed epochs, plus the diverged one)
+    best_epoch: int  # 0 when no epoch completed
+    stop_reason: str
+    message: str
+    best_metrics: dict | None
+    final_metrics: dict | None
+    weights_epoch: int  # the epoch whose weights the network holds (0 = initial weights)
+    restored_best: bool
+    history: tuple[EpochRecord, ...]
+
+
+def augmentation_configured(cfg: AugmentConfig) -> bool:
+    return cfg != AugmentConfig()
+
+
+def divergence_advice(lr: float) -> str:
+    return (
+        "Training diverged (the cost or the weights became NaN or infinite). Try a lower learning rate "
+        f"(e.g. {lr / 10:g} instead of {lr:g}), a smaller init_scale or He/Xavier initialization, "
+        "and input normalization (data.normalize = standard)."
+    )
+
+
+class Trainer:
+    """Trains one MLP on PreparedData according to cfg; see the module docstring."""
+
+    def __init__(
+        self, cfg: ExperimentConfig, data: PreparedData, should_stop: Callable[[], bool] | None = None
+    ):
+        from engine.network import MLP
+        from engine.optimizers import make_optimizer
+
+        self.cfg = cfg
+        self.data = data
+        self.should_stop = should_stop
+        n_train = len(data.train)
+        if n_train == 0:
+            raise DataError("the training set is empty: check data.source and data.split")
+        tr = cfg.training
+        self.dtype = np.dtype(tr.dtype)
+        self.n_train = n_train
+        self.batch_size = min(tr.batch_size, n_train)
+        self.layer_sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
+
+        seeds = np.random.SeedSequence(tr.seed).spawn(5)
+        init_rng, shuffle_rng, self._dropout_rng, augment_rng, subset_rng = (
+            np.random.default_rng(s) for s in seeds
+        )
+        self.network = MLP(self.layer_sizes, cfg.model.activation, dtype=tr.dtype, max_batch=self.batch_size)
+        self.network.initialize(cfg.model.init, cfg.model.init_scale, init_rng)
+        self.optimizer = make_optimizer(cfg.optimizer, self.network.params.size, self.dtype)
+
+        self.notes: list[str] = list(data.notes)
+        augmenter = None
+        if augmentation_configured(cfg.augment):
+            if data.is_image:
+                from engine.augment import Augmenter
+
+                augmenter = Augmenter(cfg.augment, tuple(data.input_shape), augment_rng)
+            else:
+                self.notes.append("Augmentation applies to image data only; it is ignored for this 2-D data.")
+        self.pipeline = BatchPipeline(
+            data.train,
+            self.batch_size,
+            data.norm_mean,
+            data.norm_std,
+            shuffle_rng,
+            dtype=self.dtype,
+            augmenter=augmenter,
+        )
+        train_eval = data.train
+        if n_train > TRAIN_EVAL_MAX:
+            idx = np.sort(subset_rng.choice(n_train, TRAIN_EVAL_MAX, replace=False))
+            train_eval = ArraySet(data.train.X[idx], data.train.y[idx])
+        self._train_eval = EvalSet(train_eval, data.norm_mean, data.norm_std, self.dtype)
+        self._dev_eval = EvalSet(data.dev, data.norm_mean, data.norm_std, self.dtype)
+        self.early_stopping = EarlyStopping.from_config(cfg.early_stopping)
+        if len(data.dev) == 0 and self.early_stopping.enabled:
+            # nothing to monitor: stopping after `patience` NaN epochs would be wrong
+            self.early_stopping.enabled = self.early_stopping.restore_best = False
+            self.notes.append(
+                "Early stopping needs a dev set; the dev set is empty, so it is off for this run."
+            )
+
+        self._running = threading.Event()
+        self._running.set()
+        self._started = False
+        self.steps = 0  # mini-batch steps taken (and kept) so far
+        self.history: list[EpochRecord] = []
+        self.result: TrainingResult | None = None
+
+    # ------------------------------------------------------------------ control
+    def pause(self) -> None:
+        """Block before the next mini-batch until resume() (should_stop is still honoured)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def _stop_requested(self) -> bool:
+        """Waits while paused; True when should_stop() asks to end the run."""
+        stop = self.should_stop
+        while not self._running.wait(0.05):
+            if stop is not None and stop():
+                return True
+        return stop is not None and bool(stop())
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Iterator[EpochRecord]:
+        """Train; yield one EpochRecord per epoch. Call once."""
+        if self._started:
+            raise RuntimeError("Trainer.run() can be called only once")
+        self._started = True
+        try:
+            yield from self._loop()
+        finally:
+            if self.result is None:  # the caller closed the generator, or an error escaped
+                last = self.history[-1].epoch if self.history else 0
+                self._finish("cancelled", f"training was stopped by the caller after epoch {last}", last)
+
+    def _loop(self) -> Iterator[EpochRecord]:
+        cfg, net, opt = self.cfg, self.network, self.optimizer
+        reg = cfg.regularization
+        l2, l1, m = float(reg.l2), float(reg.l1), self.n_train
+        keep_probs = cfg.keep_probs()
+        input_keep = float(reg.input_keep_prob)
+        drop_rng = self._dropout_rng
+        es = self.early_stopping
+        step = net.train_step
+        running = self._running
+        should_stop = self.should_stop
+        first_message = " ".join(self.notes) or None
+        last_finite = net.get_params()  # weights at the end of the last completed epoch
+        best_params: np.ndarray | None = None
+
+        for epoch in range(1, cfg.training.epochs + 1):
+            t0 = time.perf_counter()
+            cost_sum = 0.0
+            n_steps = 0
+            bad_cost: float | None = None
+            cancelled = False
+            batches = self.pipeline.epoch()
+            try:
+                # overflow is expected when a run diverges; it is detected from the cost below
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                    for xb, yb in batches:
+                        if not running.is_set() or should_stop is not None:
+                            if self._stop_requested():
+                                cancelled = True
+                                break
+                        c = step(
+                            xb,
+                            yb,
+                            opt,
+                            l2=l2,
+                            l1=l1,
+                            m=m,
+                            keep_probs=keep_probs,
+                            input_keep_prob=input_keep,
+                            rng=drop_rng,
+                        )
+                        if not math.isfinite(c):
+                            bad_cost = float(c)
+                            break
+                        cost_sum += c
+                        n_steps += 1
+            finally:
+                batches.close()
+            train_seconds = time.perf_counter() - t0
+
+            if cancelled:
+                self._cancel(epoch, n_steps, last_finite, best_params)
+                return
+            self.steps += n_steps
+            if bad_cost is None:
+                cost = cost_sum / n_steps
+                record_fields = self._measure(l2, l1, m)
+                if all(math.isfinite(record_fields[k]) for k in ("train_loss", "weight_norm")):
+                    improved = es.update(epoch, record_fields[es.monitor])
+                    if improved and es.restore_best:
+                        best_params = net.get_params()
+                    stop_reason = message = None
+                    if es.should_stop:
+                        stop_reason, message = "early_stopping", es.stop_message()
+                    elif epoch == cfg.training.epochs:
+                        stop_reason, message = "completed", f"trained all {epoch} epochs"
+                    restored = False
+                    if stop_reason and es.restore_best and best_params is not None and es.best_epoch != epoch:
+                        net.set_params(best_params)
+                        restored = True
+                        message += f"; restored the weights of epoch {es.best_epoch}"
+                    if epoch == 1 and first_message:
+                        message = first_message if message is None else f"{first_message} {message}"
+                    record = self._record(
+                        epoch, record_fields, cost, train_seconds, t0, es.best_epoch, stop_reason, message
+                    )
+                    self.history.append(record)
+                    if stop_reason:
+                        weights_epoch = es.best_epoch if restored else epoch
+                        self._finish(stop_reason, message, weights_epoch, restored)
+                        yield record
+                        return
+                    last_finite = net.get_params()
+                    yield record
+                    continue
+                bad_cost = cost  # finite cost, but the weights or the loss overflowed
+            yield self._diverge(epoch, bad_cost, last_finite, best_params, t0, train_seconds, l2, l1, m)
+            return
+
+    # ------------------------------------------------------------------ helpers
+    def _measure(self, l2: float, l1: float, m: int) -> dict:
+        net = self.network
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            train_loss, train_acc = self._train_eval.evaluate(net)
+            dev_loss, dev_acc = self._dev_eval.evaluate(net)
+            penalty = float(net.penalty(l2, l1, m)) if (l2 or l1) else 0.0
+            weight_norm = float(net.weight_norm())
+            grad_norms = tuple(float(g) for g in net.grad_norms())
+        return {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "dev_loss": dev_loss,
+            "dev_acc": dev_acc,
+            "penalty": penalty,
+            "weight_norm": weight_norm,
+            "grad_norms": grad_norms,
+        }
+
+    def _record(self, epoch, f, cost, train_seconds, t0, best_epoch, stop_reason, message) -> EpochRecord:
+        seconds = time.perf_counter() - t0
+        return EpochRecord(
+            epoch=epoch,
+            cost=float(cost),
+            lr=float(self.optimizer.lr),
+            seconds=seconds,
+            samples_per_sec=self.n_train / train_seconds if train_seconds > 0 else float("inf"),
+            best_epoch=best_epoch,
+            stop_reason=stop_reason,
+            message=message,
+            **f,
+        )
+
+    def _diverge(
+        self, epoch, bad_cost, last_finite, best_params, t0, train_seconds, l2, l1, m
+    ) -> EpochRecord:
+        net, es = self.network, self.early_stopping
+        grad_norms = tuple(float(g) for g in net.grad_norms())
+        restored_best = es.restore_best and best_params is not None
+        net.set_params(best_params if restored_best else last_finite)
+        weights_epoch = es.best_epoch if restored_best else epoch - 1
+        f = self._measure(l2, l1, m)
+        f["grad_norms"] = grad_norms  # of the step that blew up: shows which layer exploded
+        kept = f"the weights of epoch {weights_epoch}" if weights_epoch else "the initial weights"
+        message = f"{divergence_advice(self.optimizer.lr)} Stopped in epoch {epoch}; kept {kept}."
+        record = self._record(epoch, f, bad_cost, train_seconds, t0, es.best_epoch, "diverged", message)
+        self.history.append(record)
+        self._finish("diverged", message, weights_epoch, restored_best, final=record.metrics_dict())
+        return record
+
+    def _cancel(self, epoch, n_steps, last_finite, best_params) -> None:
+        net, es = self.network, self.early_stopping
+        restored_best = es.restore_best and best_params is not None
+        net.set_params(best_params if restored_best else last_finite)
+        weights_epoch = es.best_epoch if restored_best else epoch - 1
+        kept = f"the weights of epoch {weights_epoch}" if weights_epoch else "the initial weights"
+        message = (
+            f"cancelled during epoch {epoch} after {n_steps} of {self.pipeline.n_batches} mini-batches; "
+            f"that partial epoch is discarded and {kept} are kept"
+        )
+        self._finish("cancelled", message, weights_epoch, restored_best)
+
+    def _finish(
+        self, stop_reason: str, message: str, weights_epoch: int, restored_best: bool = False, final=None
+    ) -> None:
+        history = tuple(self.history)
+        by_epoch = {r.epoch: r for r in history}
+        best = self.early_stopping.best_epoch
+        if final is None and weights_epoch in by_epoch:
+            final = by_epoch[weights_epoch].metrics_dict()
+        self.result = TrainingResult(
+            epochs_run=len(history),
+            best_epoch=best,
+            stop_reason=stop_reason,
+            message=message,
+            best_metrics=by_epoch[best].metrics_dict() if best in by_epoch else None,
+            final_metrics=final,
+            weights_epoch=weights_epoch,
+            restored_best=restored_best,
+            history=history,
+        )
+
+
+def record_fields() -> tuple[str, ...]:
+    """All EpochRecord field names (metrics plus bookkeeping)."""
+    return tuple(f.name for f in fields(EpochRecord))

@@ -1,0 +1,91 @@
+"""Bias/variance diagnosis on hand-made cases, including human error and the tolerance boundary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.diagnosis import diagnose
+from engine.errors import InputError
+
+
+def test_high_bias():
+    d = diagnose(0.15, 0.16)
+    assert d.avoidable_bias == pytest.approx(0.15)
+    assert d.variance == pytest.approx(0.01)
+    assert d.verdict == "high bias"
+    assert d.high_bias and not d.high_variance
+    assert any("bigger network" in s for s in d.next_steps)
+    assert any("longer" in s for s in d.next_steps)
+    assert not any("more training data" in s.lower() for s in d.next_steps)
+
+
+def test_high_variance():
+    d = diagnose(0.01, 0.11)
+    assert d.avoidable_bias == pytest.approx(0.01)
+    assert d.variance == pytest.approx(0.10)
+    assert d.verdict == "high variance"
+    steps = " ".join(d.next_steps)
+    assert "more training data" in steps and "L2" in steps and "dropout" in steps
+    assert "augmentation" in steps and "early stopping" in steps
+
+
+def test_high_bias_and_high_variance_fixes_bias_first():
+    d = diagnose(0.15, 0.30)
+    assert d.verdict == "high bias and high variance"
+    assert d.avoidable_bias == pytest.approx(0.15) and d.variance == pytest.approx(0.15)
+    assert d.next_steps[0].startswith("Fix the bias first")
+
+
+def test_fine():
+    d = diagnose(0.005, 0.015)
+    assert d.verdict == "fine"
+    assert not d.high_bias and not d.high_variance
+
+
+def test_human_error_changes_the_avoidable_bias():
+    # 15% train error is high bias against 0% human error, fine against 14%
+    assert diagnose(0.15, 0.16, human_error=0.0).verdict == "high bias"
+    d = diagnose(0.15, 0.16, human_error=0.14)
+    assert d.avoidable_bias == pytest.approx(0.01)
+    assert d.verdict == "fine"
+    # and the variance part does not depend on it
+    d = diagnose(0.08, 0.20, human_error=0.075)
+    assert d.avoidable_bias == pytest.approx(0.005)
+    assert d.variance == pytest.approx(0.12)
+    assert d.verdict == "high variance"
+
+
+def test_tolerance_boundary_is_exclusive():
+    # gaps of exactly 0.02 (up to float rounding: 0.12 - 0.10 = 0.01999…) are not high
+    d = diagnose(0.12, 0.14, human_error=0.10)
+    assert not d.high_bias and not d.high_variance and d.verdict == "fine"
+    d = diagnose(0.07, 0.09, human_error=0.05)  # 0.07 - 0.05 = 0.020000000000000004
+    assert d.verdict == "fine"
+    # just above the tolerance is high
+    assert diagnose(0.1201, 0.13, human_error=0.10).verdict == "high bias"
+    assert diagnose(0.10, 0.1201, human_error=0.10).verdict == "high variance"
+    # a custom tolerance
+    assert diagnose(0.10, 0.14, human_error=0.10, tolerance=0.05).verdict == "fine"
+    assert diagnose(0.10, 0.16, human_error=0.10, tolerance=0.05).verdict == "high variance"
+
+
+def test_train_below_human_error_is_explained():
+    d = diagnose(0.02, 0.03, human_error=0.10)
+    assert d.avoidable_bias == pytest.approx(-0.08)
+    assert d.verdict == "fine"
+    assert "human_error may be set too high" in d.explanation
+
+
+def test_to_dict_is_plain_json():
+    d = diagnose(0.15, 0.30, human_error=0.01).to_dict()
+    assert d["verdict"] == "high bias and high variance"
+    assert set(d) >= {"avoidable_bias", "variance", "verdict", "next_steps", "human_error", "tolerance"}
+    assert json.loads(json.dumps(d)) == d
+
+
+@pytest.mark.parametrize("args", [(1.5, 0.1), (0.1, -0.1), (0.1, 0.1, float("nan")), (0.1, 0.1, 0.0, 2.0)])
+def test_out_of_range_errors_are_input_errors(args):
+    with pytest.raises(InputError):
+        diagnose(*args)
