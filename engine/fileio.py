@@ -21,7 +21,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would have
-        os.fchmod(fd, 0o666 & ~_current_umask())
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -35,10 +35,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def _current_umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# read once at import: os.umask is process-wide, so toggling it later could race other threads
+_UMASK = _read_umask()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
