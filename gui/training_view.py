@@ -1,0 +1,608 @@
+"""Training controls (Train / Pause / Stop, epoch progress) and the live curves.
+
+:class:`CurvesView` stores every epoch record the moment it arrives and redraws from a
+``QTimer`` at ≤ 10 Hz (and once at the end), with ``setData`` on plot items created
+once per series. Finished runs stay as faded overlays (dev curves and weight norm).
+No training math here: smoothing (an EMA) and accuracy→error are display transforms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+REDRAW_MS = 100  # 10 Hz: plots never redraw per record
+TRAIN_COLOR = "#1f77b4"
+DEV_COLOR = "#ff7f0e"
+WEIGHT_COLOR = "#2ca02c"
+LAYER_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728", "#7f7f7f"]
+RUN_COLORS = ["#17becf", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#2ca02c"]
+SERIES = ("train_loss", "dev_loss", "train_acc", "dev_acc", "weight_norm")
+GRAD_FLOOR = 1e-12  # grad norms are shown on a log axis; zero would be -inf
+
+
+def run_color(index: int) -> str:
+    return RUN_COLORS[index % len(RUN_COLORS)]
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average s_t = w·s_{t-1} + (1-w)·x_t, s_0 = x_0 (NaNs carry the last value)."""
+    out = np.empty(len(values), dtype=float)
+    s = math.nan
+    for i, x in enumerate(values.tolist()):
+        if math.isnan(s):
+            s = x
+        elif not math.isnan(x):
+            s = weight * s + (1.0 - weight) * x
+        out[i] = s
+    return out
+
+
+def _fmt(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.4g}"
+
+
+class LogAxis(pg.AxisItem):
+    """Log-mode axis that labels only decades and the 2× / 5× minor ticks (no crowded labels)."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph override)
+        strings = super().logTickStrings(values, scale, spacing)
+        if spacing is not None:
+            return strings
+        out = []
+        for v, s in zip(values, strings):
+            mantissa = 10 ** (float(v) - math.floor(float(v) + 1e-9))
+            out.append(s if round(mantissa) in (1, 2, 5) else "")
+        return out
+
+
+class TrainingControls(QWidget):
+    """Train, Pause/Resume and Stop buttons and the epoch progress bar."""
+
+    trainClicked = Signal()
+    pauseToggled = Signal(bool)  # True = pause
+    stopClicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.train_button = QPushButton("▶  Train")
+        self.train_button.setObjectName("trainButton")
+        self.train_button.setToolTip("Train a new run with the current settings")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop after the current epoch; the run is kept")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("epochProgress")
+        self.progress.setFormat("epoch %v of %m")
+        self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for w in (self.train_button, self.pause_button, self.stop_button):
+            lay.addWidget(w)
+        lay.addWidget(self.progress, 1)
+        self.train_button.clicked.connect(self.trainClicked)
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        self.stop_button.clicked.connect(self.stopClicked)
+        self.set_running(False)
+
+    def _on_pause_toggled(self, checked: bool) -> None:
+        self.pause_button.setText("Resume" if checked else "Pause")
+        self.pauseToggled.emit(checked)
+
+    def set_running(self, running: bool) -> None:
+        self.train_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        if not running:
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(False)
+            self.pause_button.setText("Pause")
+            self.pause_button.blockSignals(False)
+
+    def set_progress(self, epoch: int, epochs: int) -> None:
+        self.progress.setRange(0, max(1, epochs))
+        self.progress.setValue(min(epoch, max(1, epochs)))
+
+
+@dataclass
+class _Overlay:
+    color: str
+    epochs: np.ndarray
+    values: dict[str, np.ndarray]
+    items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
+    visible: bool = True
+
+
+class CurvesView(QWidget):
+    """Four live plots: loss, accuracy (or error), weight norm, per-layer gradient norms."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._epochs: list[int] = []
+        self._hist: dict[str, list[float]] = {k: [] for k in SERIES}
+        self._grad_hist: list[list[float]] = []
+        self._grad_array = np.empty((0, 0))  # _grad_hist as a matrix, extended at each redraw
+        self._ema_cache: dict[str, tuple[float, bool, np.ndarray]] = {}
+        self._best_epoch: int | None = None
+        self._stop_epoch: int | None = None
+        self._stop_reason: str | None = None
+        self._dirty = False
+        self._overlays: dict[str, _Overlay] = {}
+        self.redraw_count = 0  # how many times curves were redrawn (tests check it is bounded)
+
+        # view options
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setObjectName("smoothingSlider")
+        self.smoothing_slider.setRange(0, 95)
+        self.smoothing_slider.setValue(0)
+        self.smoothing_slider.setMaximumWidth(160)
+        self.smoothing_slider.setToolTip(
+            "Exponential moving average of the curves; the raw curve stays faint"
+        )
+        self.smoothing_label = QLabel("smoothing 0.00")
+        self.log_check = QCheckBox("log loss")
+        self.log_check.setObjectName("logScaleCheck")
+        self.error_check = QCheckBox("show error (1 − accuracy)")
+        self.error_check.setObjectName("showErrorCheck")
+        self.hover_label = QLabel("Hover a plot to read exact values")
+        self.hover_label.setObjectName("hoverLabel")
+        self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        opts = QHBoxLayout()
+        opts.addWidget(QLabel("Smoothing"))
+        opts.addWidget(self.smoothing_slider)
+        opts.addWidget(self.smoothing_label)
+        opts.addSpacing(12)
+        opts.addWidget(self.log_check)
+        opts.addWidget(self.error_check)
+        opts.addStretch(1)
+
+        self.loss_plot = self._make_plot("lossPlot", "Loss (cross-entropy)", "loss")
+        self.acc_plot = self._make_plot("accuracyPlot", "Accuracy", "accuracy")
+        self.weight_plot = self._make_plot("weightNormPlot", "Weight norm √Σ‖W‖²", "‖W‖")
+        self.grad_plot = self._make_plot("gradNormPlot", "Gradient norm per layer ‖dW‖", "‖dW‖")
+        self.grad_plot.getPlotItem().setLogMode(y=True)
+        self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
+        self.acc_plot.getPlotItem().addLegend(offset=(-10, -10))
+        self.grad_plot.getPlotItem().addLegend(offset=(-10, 10))
+
+        self._raw: dict[str, pg.PlotDataItem] = {}
+        self._smooth: dict[str, pg.PlotDataItem] = {}
+        plots = {
+            "train_loss": self.loss_plot,
+            "dev_loss": self.loss_plot,
+            "train_acc": self.acc_plot,
+            "dev_acc": self.acc_plot,
+            "weight_norm": self.weight_plot,
+        }
+        colors = {
+            "train_loss": TRAIN_COLOR,
+            "dev_loss": DEV_COLOR,
+            "train_acc": TRAIN_COLOR,
+            "dev_acc": DEV_COLOR,
+            "weight_norm": WEIGHT_COLOR,
+        }
+        for key, plot in plots.items():
+            name = key.split("_")[0] if key != "weight_norm" else "weight norm"
+            raw = pg.PlotDataItem(pen=pg.mkPen(colors[key], width=2), connect="finite", name=name)
+            faint = QColor(colors[key])
+            faint.setAlpha(70)
+            smooth = pg.PlotDataItem(pen=pg.mkPen(colors[key], width=2), connect="finite")
+            for item in (raw, smooth):  # long runs: draw at most ~a point per pixel
+                item.setDownsampling(auto=True, method="peak")
+                item.setClipToView(True)
+            raw.setZValue(10)
+            smooth.setZValue(11)
+            plot.addItem(raw)
+            plot.addItem(smooth)
+            smooth.setVisible(False)
+            self._raw[key], self._smooth[key] = raw, smooth
+            raw.setProperty("faint_pen", pg.mkPen(faint, width=1.5))
+            raw.setProperty("full_pen", pg.mkPen(colors[key], width=2))
+        self._grad_items: list[pg.PlotDataItem] = []
+
+        # best epoch and early-stop markers, crosshairs
+        self._best_lines = []
+        self._stop_lines = []
+        self._cross_lines = []
+        for plot in (self.loss_plot, self.acc_plot, self.weight_plot, self.grad_plot):
+            best = pg.InfiniteLine(
+                angle=90,
+                movable=False,
+                pen=pg.mkPen("#2ca02c", width=1.5, style=Qt.PenStyle.DashLine),
+                label="best",
+                labelOpts={"position": 0.92, "color": "#2ca02c"},
+            )
+            stop = pg.InfiniteLine(
+                angle=90,
+                movable=False,
+                pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DotLine),
+                label="early stop",
+                labelOpts={"position": 0.8, "color": "#d62728"},
+            )
+            cross = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((128, 128, 128, 150), width=1))
+            for line in (best, stop, cross):
+                line.setVisible(False)
+                plot.addItem(line, ignoreBounds=True)
+            self._best_lines.append(best)
+            self._stop_lines.append(stop)
+            self._cross_lines.append(cross)
+        self._best_symbols = []
+        for plot in (self.loss_plot, self.acc_plot):
+            sym = pg.ScatterPlotItem(
+                size=14, symbol="star", brush=pg.mkBrush("#2ca02c"), pen=pg.mkPen("k", width=0.5)
+            )
+            sym.setZValue(20)
+            plot.addItem(sym)
+            self._best_symbols.append(sym)
+
+        self._proxies = [
+            pg.SignalProxy(
+                p.scene().sigMouseMoved, rateLimit=30, slot=lambda ev, p=p: self._on_plot_mouse_moved(p, ev)
+            )
+            for p in (self.loss_plot, self.acc_plot, self.weight_plot, self.grad_plot)
+        ]
+
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.loss_plot, 0, 0)
+        grid.addWidget(self.acc_plot, 0, 1)
+        grid.addWidget(self.weight_plot, 1, 0)
+        grid.addWidget(self.grad_plot, 1, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(opts)
+        lay.addLayout(grid, 1)
+        lay.addWidget(self.hover_label)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self.smoothing_slider.valueChanged.connect(self._on_smoothing_changed)
+        self.log_check.toggled.connect(self._on_log_toggled)
+        self.error_check.toggled.connect(self._on_error_toggled)
+
+    # ------------------------------------------------------------ construction helpers
+    def _make_plot(self, object_name: str, title: str, ylabel: str) -> pg.PlotWidget:
+        w = pg.PlotWidget(axisItems={"left": LogAxis("left")})
+        w.setObjectName(object_name)
+        item = w.getPlotItem()
+        item.setTitle(title)
+        item.setLabel("bottom", "epoch")
+        item.setLabel("left", ylabel)
+        item.showGrid(x=True, y=True, alpha=0.2)
+        for axis in ("left", "bottom"):
+            item.getAxis(axis).enableAutoSIPrefix(False)  # "loss (x0.001)" confuses readers
+        item.setMenuEnabled(True)
+        w.setMinimumSize(260, 180)
+        return w
+
+    # ------------------------------------------------------------ live run
+    def begin_run(self) -> None:
+        """Clear the live curves for a new run and start the redraw timer."""
+        self._epochs.clear()
+        for v in self._hist.values():
+            v.clear()
+        self._grad_hist.clear()
+        self._grad_array = np.empty((0, 0))
+        self._ema_cache.clear()
+        self._best_epoch = self._stop_epoch = self._stop_reason = None
+        for item in self._grad_items:
+            self.grad_plot.removeItem(item)
+            self.grad_plot.getPlotItem().legend.removeItem(item)
+        self._grad_items = []
+        for line in self._best_lines + self._stop_lines:
+            line.setVisible(False)
+        for sym in self._best_symbols:
+            sym.clear()
+        self._dirty = True
+        self._redraw()
+        self._timer.start()
+
+    def add_record(self, rec: Any) -> None:
+        """Store one EpochRecord; drawing happens on the timer."""
+        self._epochs.append(int(rec.epoch))
+        for key in SERIES:
+            v = getattr(rec, key)
+            self._hist[key].append(math.nan if v is None else float(v))
+        self._grad_hist.append(
+            [GRAD_FLOOR if (g is None or not g > GRAD_FLOOR) else float(g) for g in rec.grad_norms]
+        )
+        self._best_epoch = (
+            int(rec.best_epoch) if rec.best_epoch is not None and rec.best_epoch > 0 else self._best_epoch
+        )
+        if rec.stop_reason:
+            self._stop_reason = rec.stop_reason
+            self._stop_epoch = int(rec.epoch)
+        self._dirty = True
+
+    def end_run(self) -> None:
+        """Final redraw and stop the timer."""
+        self._timer.stop()
+        self._dirty = True
+        self._redraw()
+
+    def show_history(self, metrics: list[dict], summary: dict | None) -> None:
+        """Show a stored run's metrics as the live curves (e.g. the last run after a restart)."""
+        self._timer.stop()
+        self.begin_run()
+        self._timer.stop()
+        for m in metrics:
+            self.add_record(_DictRecord(m))
+        if summary:
+            self._best_epoch = summary.get("best_epoch") or self._best_epoch
+            reason = summary.get("stop_reason")
+            if reason:
+                self._stop_reason = reason
+                self._stop_epoch = self._epochs[-1] if self._epochs else None
+        self.end_run()
+
+    def is_redrawing(self) -> bool:
+        return self._timer.isActive()
+
+    def epochs(self) -> list[int]:
+        return list(self._epochs)
+
+    def history(self) -> dict[str, list]:
+        """Copy of the live history: epoch, the SERIES keys and grad_norms (list per epoch)."""
+        out: dict[str, list] = {"epoch": list(self._epochs)}
+        for k in SERIES:
+            out[k] = list(self._hist[k])
+        out["grad_norms"] = [list(g) for g in self._grad_hist]
+        return out
+
+    def best_epoch(self) -> int | None:
+        return self._best_epoch
+
+    def stop_marker_epoch(self) -> int | None:
+        """Epoch of the early-stop marker, or None when the run did not stop early."""
+        return self._stop_epoch if self._stop_reason == "early_stopping" else None
+
+    def series_item(self, key: str, smoothed: bool = False) -> pg.PlotDataItem:
+        return (self._smooth if smoothed else self._raw)[key]
+
+    def grad_items(self) -> list[pg.PlotDataItem]:
+        return list(self._grad_items)
+
+    # ------------------------------------------------------------ overlays
+    def add_overlay(self, key: str, metrics: list[dict], color: str, visible: bool = True) -> None:
+        """A finished run as faded dev-loss, dev-accuracy and weight-norm curves."""
+        self.remove_overlay(key)
+        epochs = np.array([m.get("epoch", i + 1) for i, m in enumerate(metrics)], dtype=float)
+        values = {
+            k: np.array([math.nan if m.get(k) is None else float(m[k]) for m in metrics], dtype=float)
+            for k in ("dev_loss", "dev_acc", "weight_norm")
+        }
+        ov = _Overlay(color=color, epochs=epochs, values=values, visible=visible)
+        faded = QColor(color)
+        faded.setAlpha(120)
+        for k, plot in (
+            ("dev_loss", self.loss_plot),
+            ("dev_acc", self.acc_plot),
+            ("weight_norm", self.weight_plot),
+        ):
+            item = pg.PlotDataItem(
+                pen=pg.mkPen(faded, width=1.5, style=Qt.PenStyle.DashLine), connect="finite"
+            )
+            item.setZValue(1)
+            plot.addItem(item)
+            ov.items[k] = item
+        self._overlays[key] = ov
+        self._draw_overlay(ov)
+
+    def remove_overlay(self, key: str) -> None:
+        ov = self._overlays.pop(key, None)
+        if ov is None:
+            return
+        for k, item in ov.items.items():
+            plot = {"dev_loss": self.loss_plot, "dev_acc": self.acc_plot, "weight_norm": self.weight_plot}[k]
+            plot.removeItem(item)
+
+    def set_overlay_visible(self, key: str, visible: bool) -> None:
+        ov = self._overlays.get(key)
+        if ov is not None:
+            ov.visible = visible
+            for item in ov.items.values():
+                item.setVisible(visible)
+
+    def overlay_keys(self) -> list[str]:
+        return list(self._overlays)
+
+    def overlay_visible(self, key: str) -> bool:
+        ov = self._overlays.get(key)
+        return bool(ov and ov.visible)
+
+    def _draw_overlay(self, ov: _Overlay) -> None:
+        acc = ov.values["dev_acc"]
+        ov.items["dev_loss"].setData(ov.epochs, ov.values["dev_loss"])
+        ov.items["dev_acc"].setData(ov.epochs, 1.0 - acc if self.error_check.isChecked() else acc)
+        ov.items["weight_norm"].setData(ov.epochs, ov.values["weight_norm"])
+        for item in ov.items.values():
+            item.setVisible(ov.visible)
+
+    # ------------------------------------------------------------ drawing
+    def _on_timer_timeout(self) -> None:
+        if self._dirty:
+            self._redraw()
+
+    def smoothing_weight(self) -> float:
+        return self.smoothing_slider.value() / 100.0
+
+    def _redraw(self) -> None:
+        self._dirty = False
+        self.redraw_count += 1
+        x = np.asarray(self._epochs, dtype=float)
+        w = self.smoothing_weight()
+        show_error = self.error_check.isChecked()
+        for key in SERIES:
+            y = np.asarray(self._hist[key], dtype=float)
+            if show_error and key.endswith("_acc"):
+                y = 1.0 - y
+            raw, smooth = self._raw[key], self._smooth[key]
+            raw.setData(x, y)
+            if w > 0 and len(y):
+                smooth.setData(x, self._smoothed(key, y, w, show_error))
+                smooth.setVisible(True)
+                raw.setPen(raw.property("faint_pen"))
+            else:
+                smooth.setVisible(False)
+                raw.setPen(raw.property("full_pen"))
+        if self._grad_hist:
+            n_layers = len(self._grad_hist[-1])
+            while len(self._grad_items) < n_layers:
+                i = len(self._grad_items)
+                item = pg.PlotDataItem(
+                    pen=pg.mkPen(LAYER_COLORS[i % len(LAYER_COLORS)], width=1.5),
+                    connect="finite",
+                    name=f"layer {i + 1}",
+                )
+                self.grad_plot.addItem(item)
+                self._grad_items.append(item)
+            g = self._grad_matrix(n_layers)
+            for i, item in enumerate(self._grad_items):
+                item.setData(x, g[:, i])
+        self._draw_markers()
+
+    def _smoothed(self, key: str, y: np.ndarray, weight: float, show_error: bool) -> np.ndarray:
+        """EMA of y, extended incrementally: only epochs new since the last redraw are computed."""
+        cached = self._ema_cache.get(key)
+        if cached is None or cached[0] != weight or cached[1] != show_error or len(cached[2]) > len(y):
+            cached = (weight, show_error, np.empty(0))
+        done = cached[2]
+        if len(done) < len(y):
+            if len(done):  # continue from the last smoothed value
+                head = ema(np.concatenate([[done[-1]], y[len(done) :]]), weight)[1:]
+            else:
+                head = ema(y, weight)
+            done = np.concatenate([done, head])
+        self._ema_cache[key] = (weight, show_error, done)
+        return done
+
+    def _grad_matrix(self, n_layers: int) -> np.ndarray:
+        """(n_epochs, n_layers) gradient norms, converting only rows new since the last redraw."""
+        rows = self._grad_hist
+        have = self._grad_array
+        if have.shape[1] != n_layers or have.shape[0] > len(rows):
+            have = np.empty((0, n_layers))
+        if have.shape[0] < len(rows):
+            new = np.full((len(rows) - have.shape[0], n_layers), math.nan)
+            for r, row in enumerate(rows[have.shape[0] :]):
+                new[r, : len(row)] = row[:n_layers]
+            have = np.concatenate([have, new])
+        self._grad_array = have
+        return have
+
+    def _draw_markers(self) -> None:
+        best = self._best_epoch
+        if best is not None and best in self._epochs:
+            i = self._epochs.index(best)
+            for line in self._best_lines:
+                line.setValue(best)
+                line.setVisible(True)
+            dev_loss = self._hist["dev_loss"][i]
+            dev_acc = self._hist["dev_acc"][i]
+            if self.error_check.isChecked():
+                dev_acc = 1.0 - dev_acc
+            y_loss = math.log10(dev_loss) if self.log_check.isChecked() and dev_loss > 0 else dev_loss
+            self._best_symbols[0].setData([best], [y_loss])
+            self._best_symbols[1].setData([best], [dev_acc])
+        stop = self.stop_marker_epoch()
+        for line in self._stop_lines:
+            if stop is not None:
+                line.setValue(stop)
+            line.setVisible(stop is not None)
+
+    def _on_smoothing_changed(self, value: int) -> None:
+        self.smoothing_label.setText(f"smoothing {value / 100:.2f}")
+        self._redraw()
+
+    def _on_log_toggled(self, checked: bool) -> None:
+        self.loss_plot.getPlotItem().setLogMode(y=checked)
+        self._redraw()
+
+    def _on_error_toggled(self, checked: bool) -> None:
+        self.acc_plot.getPlotItem().setTitle("Error (1 − accuracy)" if checked else "Accuracy")
+        self.acc_plot.getPlotItem().setLabel("left", "error" if checked else "accuracy")
+        for ov in self._overlays.values():
+            self._draw_overlay(ov)
+        self._redraw()
+
+    # ------------------------------------------------------------ hover
+    def nearest_epoch(self, x: float) -> int | None:
+        if not self._epochs:
+            return None
+        arr = np.asarray(self._epochs, dtype=float)
+        return int(self._epochs[int(np.argmin(np.abs(arr - x)))])
+
+    def hover_text(self, epoch: int) -> str:
+        """Exact values at one epoch of the live run, e.g. for the crosshair label."""
+        if epoch not in self._epochs:
+            return ""
+        i = self._epochs.index(epoch)
+        h = self._hist
+        parts = [
+            f"epoch {epoch}",
+            f"train loss {_fmt(h['train_loss'][i])}",
+            f"dev loss {_fmt(h['dev_loss'][i])}",
+            f"train acc {_fmt(h['train_acc'][i])}",
+            f"dev acc {_fmt(h['dev_acc'][i])}",
+            f"‖W‖ {_fmt(h['weight_norm'][i])}",
+        ]
+        grads = self._grad_hist[i]
+        if grads:
+            parts.append("‖dW‖ " + ", ".join(_fmt(g) for g in grads))
+        return "   ".join(parts)
+
+    def _on_plot_mouse_moved(self, plot: pg.PlotWidget, event: Any) -> None:
+        pos = event[0]
+        vb = plot.getPlotItem().getViewBox()
+        if not plot.sceneBoundingRect().contains(pos):
+            return
+        x = vb.mapSceneToView(pos).x()
+        self.show_hover(x)
+
+    def show_hover(self, x: float) -> None:
+        epoch = self.nearest_epoch(x)
+        if epoch is None:
+            return
+        for line in self._cross_lines:
+            line.setValue(epoch)
+            line.setVisible(True)
+        self.hover_label.setText(self.hover_text(epoch))
+
+
+class _DictRecord:
+    """Adapter so a metrics.jsonl dict can be fed to add_record like an EpochRecord."""
+
+    def __init__(self, m: dict):
+        self._m = m
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "grad_norms":
+            return tuple(self._m.get("grad_norms") or ())
+        if name in ("best_epoch", "stop_reason", "message"):
+            return self._m.get(name)
+        return self._m.get(name)

@@ -1,0 +1,393 @@
+"""Training from the window: real clicks, live curves, pause/resume/stop, close while training,
+diagnosis, export, test-set evaluation and a diverging run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt
+from PySide6.QtWidgets import QDoubleSpinBox
+
+import gui.tasks
+from engine.config import from_dict
+from engine.diagnosis import diagnose
+from engine.errors import DataError
+from engine.prepare import load_sources, prepare_from_sources
+from engine.runs import load_run
+from gui.state import ExperimentState
+from gui.window import MainWindow
+
+TINY = {
+    "data": {"source": "builtin:moons", "n_samples": 200, "noise": 0.2, "split": [0.6, 0.2, 0.2]},
+    "model": {"hidden": [8]},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "training": {"epochs": 5, "batch_size": 32},
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, qapp):
+    """QSettings into tmp_path: never the user's real settings."""
+    QCoreApplication.setOrganizationName("RegLabTest")
+    QCoreApplication.setApplicationName("RegLabTest")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_threads(qapp):
+    """Fail a test that leaves a worker QThread running (napari's _dangling_qthreads idea)."""
+    created = []
+    original = gui.tasks.QThread
+
+    class TrackedThread(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    gui.tasks.QThread = TrackedThread
+    yield created
+    gui.tasks.QThread = original
+    running = [t for t in created if t.isRunning()]
+    for t in running:
+        t.wait(10000)
+    assert not running, f"{len(running)} QThread(s) still running after the test"
+
+
+def make_window(qtbot, tmp_path: Path, overrides: dict | None = None, preload: bool = True) -> MainWindow:
+    """A shown window on TINY (+ overrides). preload: hand the data to the state first, as the
+    data panel would after loading (saves the panel's debounced load in most tests)."""
+    raw = json.loads(json.dumps(TINY))
+    for section, fields in (overrides or {}).items():
+        raw.setdefault(section, {}).update(fields)
+    state = ExperimentState(from_dict(raw))
+    if preload:
+        sources = load_sources(state.config.data)
+        state.set_data(sources, prepare_from_sources(state.config, sources))
+    win = MainWindow(state, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(win)
+    win.show_dialogs = False
+    win.show()
+    qtbot.waitUntil(lambda: not win.problems(), timeout=15000)
+    return win
+
+
+def train(qtbot, win: MainWindow, timeout: int = 30000) -> str:
+    with qtbot.waitSignal(win.runFinished, timeout=timeout) as blocker:
+        qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
+    return blocker.args[0]
+
+
+def test_train_click_fills_curves_table_and_run_dir(qtbot, tmp_path, no_dangling_threads):
+    win = make_window(qtbot, tmp_path, preload=False)  # the data panel loads the data itself
+    run_dir = train(qtbot, win)
+    run = load_run(run_dir)
+    assert run.summary["stop_reason"] == "completed"
+    assert [m["epoch"] for m in run.metrics] == [1, 2, 3, 4, 5]
+    # one point per epoch, the very values written to metrics.jsonl
+    for key in ("train_loss", "dev_loss", "train_acc", "dev_acc", "weight_norm"):
+        x, y = win.curves.series_item(key).getData()
+        assert list(x) == [1, 2, 3, 4, 5]
+        np.testing.assert_allclose(y, [m[key] for m in run.metrics], rtol=1e-12)
+    grads = win.curves.grad_items()
+    assert len(grads) == 2  # hidden [8] -> two weight layers
+    for i, item in enumerate(grads):
+        # the plot is in log-y mode, so getData() returns log10 of the values
+        np.testing.assert_allclose(
+            10 ** item.getData()[1], [m["grad_norms"][i] for m in run.metrics], rtol=1e-9
+        )
+    # the run is in the table with its numbers
+    row = win.runs.row_texts(run_dir)
+    assert row["Epochs"] == "5" and row["Stop"] == "completed"
+    best = run.summary["best_epoch"]
+    assert row["Best dev acc"] == f"{run.metrics[best - 1]['dev_acc']:.4f}"
+    # 2-8-2 network: (2*8 + 8) + (8*2 + 2) = 42 float32 parameters
+    assert row["Params"].startswith("42 ") and "168 B" in row["Params"]
+    assert win.curves.best_epoch() == best
+    assert not win.is_training() and win.controls.train_button.isEnabled()
+    assert win.controls.progress.value() == 5 and win.controls.progress.maximum() == 5
+    assert "samples/s" in win.speed_status.text()
+    assert win.memory_status.text() == "params 42 · 0.2 KB"  # 168 bytes
+    # the diagnosis shows the engine's numbers for the final epoch
+    last = run.metrics[-1]
+    d = diagnose(1 - last["train_acc"], 1 - last["dev_acc"], 0.0)
+    assert win.diagnosis.bias_label.text() == f"{100 * d.avoidable_bias:.2f} %"
+    assert win.diagnosis.variance_label.text() == f"{100 * d.variance:.2f} %"
+    assert d.verdict in win.diagnosis.verdict_label.text()
+    assert no_dangling_threads  # the run did go through a QThread
+
+
+def test_train_is_refused_while_running_and_redraw_is_throttled(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, {"training": {"epochs": 300}})
+    with qtbot.waitSignal(win.runFinished, timeout=60000):
+        assert win.start_training()
+        assert not win.controls.train_button.isEnabled()
+        assert win.controls.stop_button.isEnabled()
+        assert win.start_training() is False  # a second run cannot start
+    epochs = len(win.curves.epochs())
+    assert epochs == 300
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+    # redraws come from a 10 Hz timer, not one per record
+    assert win.curves.redraw_count < epochs / 2
+
+
+def test_l2_and_dropout_typed_in_panel_reach_the_run_on_disk(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    l2 = win.findChild(QDoubleSpinBox, "l2Spin")
+    keep = win.findChild(QDoubleSpinBox, "keepProbSpin")
+    for spin, text in ((l2, "0.01"), (keep, "0.8")):
+        spin.selectAll()
+        qtbot.keyClicks(spin, text)
+        qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert win.state.config.regularization.l2 == pytest.approx(0.01)
+    assert win.state.config.regularization.keep_prob == pytest.approx(0.8)
+    run_dir = train(qtbot, win)
+    on_disk = json.loads((Path(run_dir) / "config.json").read_text())
+    assert on_disk["regularization"]["l2"] == pytest.approx(0.01)
+    assert on_disk["regularization"]["keep_prob"] == pytest.approx(0.8)
+    assert "l2=0.01" in win.runs.row_texts(run_dir)["Settings"]
+
+
+def test_pause_resume_then_stop_keeps_a_cancelled_run(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
+    win.start_training()
+    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 2, timeout=20000)
+    qtbot.mouseClick(win.controls.pause_button, Qt.MouseButton.LeftButton)
+    assert win.worker.is_paused() and win.controls.pause_button.text() == "Resume"
+    qtbot.wait(150)  # let an epoch in flight arrive
+    n = len(win.curves.epochs())
+    qtbot.wait(400)
+    assert len(win.curves.epochs()) == n  # nothing trains while paused
+    qtbot.mouseClick(win.controls.pause_button, Qt.MouseButton.LeftButton)
+    assert not win.worker.is_paused()
+    qtbot.waitUntil(lambda: len(win.curves.epochs()) > n, timeout=20000)
+    with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
+        qtbot.mouseClick(win.controls.stop_button, Qt.MouseButton.LeftButton)
+    run = load_run(blocker.args[0])
+    assert run.summary["stop_reason"] == "cancelled"
+    assert 2 < len(run.metrics) < 5000
+    assert win.runs.row_texts(blocker.args[0])["Stop"] == "cancelled"
+    assert win.run_status.text() == "stopped by user"
+
+
+def test_stop_while_paused_ends_the_run(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
+    win.start_training()
+    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 1, timeout=20000)
+    win.controls.pause_button.click()
+    with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
+        win.controls.stop_button.click()
+    assert load_run(blocker.args[0]).summary["stop_reason"] == "cancelled"
+
+
+def test_closing_during_training_stops_the_worker(qtbot, tmp_path, no_dangling_threads):
+    win = make_window(qtbot, tmp_path, {"training": {"epochs": 100000}})
+    win.start_training()
+    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 1, timeout=20000)
+    win.close()
+    assert not win.worker.is_running()
+    assert not any(t.isRunning() for t in no_dangling_threads)
+
+
+def test_invalid_settings_are_refused_with_the_message(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    win.state.config.regularization.keep_prob = 0.0  # what a buggy edit could leave behind
+    assert win.start_training() is False
+    assert "keep_prob" in win.banner_text()
+    assert not win.is_training() and not (tmp_path / "runs").exists()
+    win.state.update("regularization", keep_prob=0.9)
+    assert win.banner_text() == ""  # the refusal goes away once the setting is fixed
+    train(qtbot, win)
+
+
+def test_live_view_options_smoothing_error_log_and_hover(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    run_dir = train(qtbot, win)
+    metrics = load_run(run_dir).metrics
+    dev_acc = np.array([m["dev_acc"] for m in metrics])
+    # error toggle: the accuracy plot shows 1 - accuracy
+    qtbot.mouseClick(win.curves.error_check, Qt.MouseButton.LeftButton)
+    np.testing.assert_allclose(win.curves.series_item("dev_acc").getData()[1], 1 - dev_acc)
+    win.curves.error_check.setChecked(False)
+    # smoothing: an EMA drawn over a faint raw curve
+    win.curves.smoothing_slider.setValue(50)
+    smooth = win.curves.series_item("dev_acc", smoothed=True)
+    assert smooth.isVisible()
+    expected = [dev_acc[0]]
+    for v in dev_acc[1:]:
+        expected.append(0.5 * expected[-1] + 0.5 * v)
+    np.testing.assert_allclose(smooth.getData()[1], expected)
+    raw = win.curves.series_item("dev_acc")
+    assert raw.isVisible() and raw.opts["pen"].color().alpha() < 255  # raw curve stays, faintly
+    np.testing.assert_allclose(raw.getData()[1], dev_acc)
+    # log scale
+    qtbot.mouseClick(win.curves.log_check, Qt.MouseButton.LeftButton)
+    assert win.curves.loss_plot.getPlotItem().ctrl.logYCheck.isChecked()
+    # hover with the mouse: a crosshair and the exact values at the nearest epoch
+    plot = win.curves.acc_plot
+    vb = plot.getPlotItem().getViewBox()
+    pos = plot.mapFromScene(vb.mapViewToScene(QPointF(4.1, float(dev_acc.mean()))))
+    qtbot.mouseMove(plot.viewport(), pos)
+    qtbot.waitUntil(lambda: win.curves.hover_label.text().startswith("epoch 4"), timeout=3000)
+    assert f"dev acc {metrics[3]['dev_acc']:.4g}" in win.curves.hover_label.text()
+    win.curves.show_hover(2.8)
+    text = win.curves.hover_label.text()
+    assert text.startswith("epoch 3") and f"dev loss {metrics[2]['dev_loss']:.4g}" in text
+
+
+def test_export_csv_png_and_save_model(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    run_dir = train(qtbot, win)
+    metrics = load_run(run_dir).metrics
+    out = tmp_path / "curves.csv"
+    assert win.export_curves_csv(out)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
+    for r, m in zip(rows, metrics):
+        assert float(r["dev_loss"]) == pytest.approx(m["dev_loss"], rel=1e-12)
+        assert float(r["grad_norm_2"]) == pytest.approx(m["grad_norms"][1], rel=1e-12)
+    png = tmp_path / "curves.png"
+    assert win.export_curves_png(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = tmp_path / "model.npz"
+    assert win.save_model(model)
+    assert model.read_bytes() == (Path(run_dir) / "model.npz").read_bytes()
+    with np.load(model, allow_pickle=False) as npz:
+        assert npz["W1"].shape == (2, 8) and npz["W2"].shape == (8, 2)
+
+
+def test_evaluate_on_test_only_when_asked(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    run_dir = train(qtbot, win)
+    assert "test_acc" not in load_run(run_dir).summary  # never looked at by training
+    win.runs.select(run_dir)
+    asked = []
+    win._ask = lambda title, text: asked.append(text) or False  # the user says no
+    qtbot.mouseClick(win.runs.evaluate_button, Qt.MouseButton.LeftButton)
+    assert asked and "leaks it into your choices" in asked[0]
+    assert "test_acc" not in load_run(run_dir).summary
+    win._ask = lambda title, text: True
+    with qtbot.waitSignal(win.testEvaluated, timeout=20000) as blocker:
+        qtbot.mouseClick(win.runs.evaluate_button, Qt.MouseButton.LeftButton)
+    summary = load_run(run_dir).summary
+    assert blocker.args[1]["test_acc"] == pytest.approx(summary["test_acc"])
+    assert win.runs.row_texts(run_dir)["Test acc"] == f"{summary['test_acc']:.4f}"
+    assert f"{summary['test_acc']:.4f}" in win.runs.test_label.text()
+
+
+def test_diverged_run_is_reported_in_the_window(qtbot, tmp_path):
+    win = make_window(
+        qtbot,
+        tmp_path,
+        {
+            "optimizer": {"name": "sgd", "lr": 100.0},
+            "model": {"hidden": [8], "init": "random", "init_scale": 50.0},
+            "training": {"epochs": 20, "batch_size": 32},
+        },
+    )
+    run_dir = train(qtbot, win)
+    summary = load_run(run_dir).summary
+    assert summary["stop_reason"] == "diverged"
+    assert "diverged" in win.banner_text().lower()
+    assert summary["message"] and summary["message"] in win.banner_text()
+    assert win.run_status.text() == "diverged"
+    assert win.runs.row_texts(run_dir)["Stop"] == "diverged"
+    assert len(win.curves.epochs()) < 20
+
+
+def test_human_error_spin_writes_config_and_updates_diagnosis(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    train(qtbot, win)
+    spin = win.findChild(QDoubleSpinBox, "humanErrorSpin")
+    spin.selectAll()
+    qtbot.keyClicks(spin, "3")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert win.state.config.diagnosis.human_error == pytest.approx(0.03)
+    d = win.diagnosis.diagnosis
+    assert d.human_error == pytest.approx(0.03)
+    assert d.avoidable_bias == pytest.approx(win.diagnosis.train_error - 0.03)
+    heights = win.diagnosis.bars.opts["height"]
+    np.testing.assert_allclose(heights, [3.0, 100 * win.diagnosis.train_error, 100 * win.diagnosis.dev_error])
+
+
+def test_early_stop_and_best_epoch_are_marked(qtbot, tmp_path):
+    win = make_window(
+        qtbot,
+        tmp_path,
+        {
+            "optimizer": {"name": "adam", "lr": 0.05},
+            "early_stopping": {"enabled": True, "patience": 2, "monitor": "dev_loss"},
+            "training": {"epochs": 500, "batch_size": 32},
+        },
+    )
+    run_dir = train(qtbot, win)
+    run = load_run(run_dir)
+    assert run.summary["stop_reason"] == "early_stopping"
+    last = run.metrics[-1]["epoch"]
+    assert last < 500
+    assert win.curves.stop_marker_epoch() == last
+    assert all(line.isVisible() and line.value() == last for line in win.curves._stop_lines)
+    best = run.summary["best_epoch"]
+    assert win.curves.best_epoch() == best
+    assert all(line.isVisible() and line.value() == best for line in win.curves._best_lines)
+    # the star sits on the dev loss of the best epoch
+    xs, ys = win.curves._best_symbols[0].getData()
+    assert list(xs) == [best] and ys[0] == pytest.approx(run.metrics[best - 1]["dev_loss"])
+    assert win.runs.row_texts(run_dir)["Stop"] == "early_stopping"
+
+
+def test_engine_error_is_shown_and_the_window_recovers(qtbot, tmp_path, monkeypatch):
+    import engine.experiment
+
+    def broken(*args, **kwargs):
+        raise DataError("data.source: /nowhere is not a folder")
+
+    monkeypatch.setattr(engine.experiment, "run_experiment", broken)
+    win = make_window(qtbot, tmp_path)
+    shown = []
+    win._show_error = shown.append  # the dialog hook
+    with qtbot.waitSignal(win.runFailed, timeout=10000):
+        qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
+    assert shown == ["Training failed: data.source: /nowhere is not a folder"]
+    assert not win.is_training() and win.controls.train_button.isEnabled()
+    assert win.run_status.text() == "error"
+    monkeypatch.undo()
+    train(qtbot, win)  # the next run works
+
+
+def test_incremental_smoothing_matches_a_full_ema(qtbot):
+    from gui.training_view import CurvesView, ema
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.smoothing_slider.setValue(80)
+    view.begin_run()
+    rng = np.random.default_rng(0)
+    values = rng.random(37)
+    for i, v in enumerate(values):
+        view.add_record(_Rec(epoch=i + 1, dev_loss=float(v)))
+        if i % 5 == 0:
+            view._redraw()  # redraws see the history grow in steps
+    view.end_run()
+    expected = [values[0]]
+    for v in values[1:]:
+        expected.append(0.8 * expected[-1] + 0.2 * v)
+    np.testing.assert_allclose(view.series_item("dev_loss", smoothed=True).getData()[1], expected)
+    np.testing.assert_allclose(ema(values, 0.8), expected)
+    assert not view.is_redrawing()
+
+
+class _Rec:
+    """A minimal stand-in for an EpochRecord (fields the view reads)."""
+
+    def __init__(self, epoch: int, dev_loss: float):
+        self.epoch, self.dev_loss = epoch, dev_loss
+        self.train_loss, self.train_acc, self.dev_acc, self.weight_norm = 1.0, 0.5, 0.5, 2.0
+        self.grad_norms = (0.1, 0.2)
+        self.best_epoch, self.stop_reason, self.message = 1, None, None

@@ -1,0 +1,238 @@
+"""The main window: layout and object names, experiment files, settings, refusal of bad settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence, QPalette
+from PySide6.QtWidgets import QApplication, QPushButton, QScrollArea, QTabWidget
+
+import gui.tasks
+from engine.config import from_dict
+from engine.prepare import load_sources, prepare_from_sources
+from gui.settings_store import SettingsStore, default_runs_dir
+from gui.state import ExperimentState, default_config
+from gui.theme import apply_plot_theme, dark_palette
+from gui.window import MainWindow
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {
+    "data": {"source": "builtin:moons", "n_samples": 200, "noise": 0.2},
+    "model": {"hidden": [8]},
+    "training": {"epochs": 5, "batch_size": 32},
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, qapp):
+    QCoreApplication.setOrganizationName("RegLabTest")
+    QCoreApplication.setApplicationName("RegLabTest")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_threads(qapp):
+    created = []
+    original = gui.tasks.QThread
+
+    class TrackedThread(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    gui.tasks.QThread = TrackedThread
+    yield created
+    gui.tasks.QThread = original
+    running = [t for t in created if t.isRunning()]
+    for t in running:
+        t.wait(10000)
+    assert not running, f"{len(running)} QThread(s) still running after the test"
+
+
+def make_window(qtbot, tmp_path: Path, preload: bool = True, cfg=None) -> MainWindow:
+    state = ExperimentState(cfg if cfg is not None else from_dict(TINY))
+    if preload:
+        sources = load_sources(state.config.data)
+        state.set_data(sources, prepare_from_sources(state.config, sources))
+    win = MainWindow(state, runs_dir=tmp_path / "runs")
+    qtbot.addWidget(win)
+    win.show_dialogs = False
+    win.show()
+    return win
+
+
+def test_default_window_has_the_documented_controls(qtbot, tmp_path):
+    win = MainWindow(runs_dir=tmp_path / "runs")  # python main.py: the default experiment
+    qtbot.addWidget(win)
+    win.show_dialogs = False
+    assert win.state.config.to_dict() == default_config().to_dict()
+    tabs = win.findChild(QTabWidget, "settingsTabs")
+    assert [tabs.tabText(i) for i in range(tabs.count())] == [
+        "Data",
+        "Augmentation",
+        "Model && regularization",
+    ]
+    assert all(isinstance(tabs.widget(i), QScrollArea) for i in range(tabs.count()))
+    assert tabs.widget(0).widget() is win.data_panel and tabs.widget(2).widget() is win.model_panel
+    for name in ("trainButton", "pauseButton", "stopButton", "evaluateTestButton"):
+        assert isinstance(win.findChild(QPushButton, name), QPushButton), name
+    for name in ("lossPlot", "accuracyPlot", "weightNormPlot", "gradNormPlot"):
+        assert isinstance(win.findChild(pg.PlotWidget, name), pg.PlotWidget), name
+    for name in (
+        "epochProgress",
+        "smoothingSlider",
+        "logScaleCheck",
+        "runsTable",
+        "diagnosisPanel",
+        "humanErrorSpin",
+    ):
+        assert win.findChild(object, name) is not None, name
+    shortcuts = {a.objectName(): a.shortcut() for a in win.findChildren(QAction) if a.objectName()}
+    assert shortcuts["newAction"] == QKeySequence("Ctrl+N")
+    assert shortcuts["openAction"] == QKeySequence("Ctrl+O")
+    assert shortcuts["saveAction"] == QKeySequence("Ctrl+S")
+    assert shortcuts["saveAsAction"] == QKeySequence("Ctrl+Shift+S")
+    assert shortcuts["quitAction"] == QKeySequence("Ctrl+Q")
+    assert {"exportCsvAction", "exportPngAction", "saveModelAction"} <= set(shortcuts)
+    avail = win.screen().availableGeometry()  # 1400×900, or the screen when smaller
+    assert win.height() == min(900, avail.height()) and win.width() >= min(1400, avail.width())
+    assert "builtin:moons" in win.dataset_status.text()
+    qtbot.waitUntil(lambda: not win.problems(), timeout=15000)  # ready to press Train
+    assert win.controls.train_button.isEnabled()
+
+
+def test_save_and_reopen_experiment_round_trips_the_config(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    win.state.update("regularization", l2=0.02, keep_prob=0.7)
+    win.state.update("model", hidden=[16, 4], init="xavier")
+    win.state.update("early_stopping", enabled=True, patience=3)
+    saved = win.state.config.to_dict()
+    path = tmp_path / "exp" / "my experiment.json"
+    path.parent.mkdir()
+    win._choose_save_path = lambda *a, **k: str(path)
+    win.save_action.trigger()  # no file yet: Save asks for a name
+    assert json.loads(path.read_text()) == saved
+    assert win.experiment_path == path and "my experiment.json" in win.windowTitle()
+    assert SettingsStore().last_folder() == str(path.parent)  # remembered for the next dialog
+    win.new_action.trigger()
+    assert win.state.config.to_dict() == default_config().to_dict()
+    win._choose_open_path = lambda *a, **k: str(path)
+    win.open_action.trigger()
+    assert win.state.config.to_dict() == saved
+    assert win.model_panel.findChild(object, "l2Spin").value() == pytest.approx(0.02)
+    # Save (no dialog now) writes to the same file
+    win.state.update("training", epochs=7)
+    win._choose_save_path = lambda *a, **k: pytest.fail("Save must not ask again")
+    assert win.save_experiment()
+    assert json.loads(path.read_text())["training"]["epochs"] == 7
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"model": {"hiden": [3]}}', "model.hiden"),
+        ('{"regularization": {"keep_prob": 0}}', "keep_prob"),
+    ],
+)
+def test_corrupt_experiment_file_is_reported_and_changes_nothing(qtbot, tmp_path, text, fragment):
+    win = make_window(qtbot, tmp_path)
+    win.state.update("regularization", l2=0.03)
+    before = win.state.config.to_dict()
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    assert win.open_experiment(bad) is False
+    assert win.state.config.to_dict() == before
+    assert fragment in win.last_error and "bad.json" in win.last_error
+    assert win.experiment_path is None
+
+
+def test_error_dialog_is_shown_and_not_lost(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    win.show_dialogs = True
+    win.open_experiment(tmp_path / "missing.json")
+    box = next(w for w in QApplication.topLevelWidgets() if w.inherits("QMessageBox") and w.isVisible())
+    assert "missing.json" in box.text()
+    box.close()
+
+
+def test_panel_problems_block_training_and_are_shown(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    win.model_panel.problems = lambda: ["Hidden layer 2 must have at least one unit."]
+    qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
+    assert not win.is_training()
+    assert "Hidden layer 2 must have at least one unit." in win.banner_text()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_geometry_is_remembered_in_the_settings_file(qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path)
+    win.resize(1200, 701)
+    saved = win.saveGeometry()
+    win.close()
+    ini = list((tmp_path / "settings").rglob("*.ini"))
+    assert ini and "geometry" in ini[0].read_text()
+    assert SettingsStore().geometry() == saved
+    restored = []
+    original = MainWindow.restoreGeometry
+    monkeypatch.setattr(
+        MainWindow, "restoreGeometry", lambda self, g: restored.append(g) or original(self, g)
+    )
+    make_window(qtbot, tmp_path)
+    # (the offscreen screen is 800×800, so Qt clamps the restored size; the bytes are what matters)
+    assert restored == [saved]
+
+
+def test_runs_folder_option_and_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGLAB_RUNS_DIR", str(tmp_path / "env-runs"))
+    assert default_runs_dir() == tmp_path / "env-runs"
+    assert default_runs_dir(tmp_path / "opt") == tmp_path / "opt"
+    monkeypatch.delenv("REGLAB_RUNS_DIR")
+    assert default_runs_dir().name == "runs"
+
+
+def test_plot_colours_follow_a_dark_palette(qapp):
+    old = qapp.palette()
+    try:
+        qapp.setPalette(dark_palette())
+        apply_plot_theme(qapp)
+        assert pg.getConfigOption("background") == dark_palette().color(QPalette.ColorRole.Base)
+        assert pg.getConfigOption("foreground") == dark_palette().color(QPalette.ColorRole.Text)
+        assert pg.getConfigOption("antialias") is True
+    finally:
+        qapp.setPalette(old)
+        apply_plot_theme(qapp)
+
+
+def test_main_py_shows_the_window_quickly(tmp_path):
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        REGLAB_RUNS_DIR=str(tmp_path / "runs"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--quit-after-show"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.perf_counter() - t0
+    assert out.returncode == 0, out.stderr
+    assert "window shown" in out.stdout
+    assert elapsed < 30  # generous: the benchmark measures it properly
+    assert not (Path.home() / ".config" / "RegLabTest").exists()
