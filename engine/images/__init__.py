@@ -22,7 +22,9 @@ def data_report(
     ``n_images``, ``image_shape`` ``[H, W, C]``, ``skipped`` (``{file, reason}``),
     ``original_size``, and ``parts`` for pre-split sources. ``load_options`` go to
     :func:`load_source` (n_samples, noise, n_classes, seed for built-in sets)."""
-    sd = load_source(source, image_size=image_size, color=color, progress=progress, cancel=cancel, **load_options)
+    sd = load_source(
+        source, image_size=image_size, color=color, progress=progress, cancel=cancel, **load_options
+    )
     if sd.report is not None:
         return dict(sd.report)
     # generated 2-D sets carry no report: describe them the same way
