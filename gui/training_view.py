@@ -28,7 +28,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-REDRAW_MS = 100  # 10 Hz: plots never redraw per record
+from gui.paint_gate import GatedPlotWidget, PaintGate
+
+# While a run trains, each timer tick redraws ONE of the four plots (round robin), so a
+# plot refreshes at most every 4 x 40 ms (~6 Hz) and the event loop never holds all four
+# paints at once: a stall is one plot's paint, not four.
+REDRAW_MS = 40
+PLOT_PARTS = ("loss", "acc", "weight", "grad")
+PART_SERIES = {
+    "loss": ("train_loss", "dev_loss"),
+    "acc": ("train_acc", "dev_acc"),
+    "weight": ("weight_norm",),
+}
 TRAIN_COLOR = "#1f77b4"
 DEV_COLOR = "#ff7f0e"
 WEIGHT_COLOR = "#2ca02c"
@@ -140,8 +151,11 @@ class _Overlay:
 class CurvesView(QWidget):
     """Four live plots: loss, accuracy (or error), weight norm, per-layer gradient norms."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, gate: PaintGate | None = None):
         super().__init__(parent)
+        self._gate = gate
+        self._dirty_parts: set[str] = set()
+        self._next_part = 0
         self._epochs: list[int] = []
         self._hist: dict[str, list[float]] = {k: [] for k in SERIES}
         self._grad_hist: list[list[float]] = []
@@ -287,7 +301,7 @@ class CurvesView(QWidget):
 
     # ------------------------------------------------------------ construction helpers
     def _make_plot(self, object_name: str, title: str, ylabel: str) -> pg.PlotWidget:
-        w = pg.PlotWidget(axisItems={"left": LogAxis("left")})
+        w = GatedPlotWidget(axisItems={"left": LogAxis("left")}, gate=self._gate)
         w.setObjectName(object_name)
         item = w.getPlotItem()
         item.setTitle(title)
@@ -319,6 +333,7 @@ class CurvesView(QWidget):
         for sym in self._best_symbols:
             sym.clear()
         self._dirty = True
+        self._set_antialias(False)
         self._redraw()
         self._timer.start()
 
@@ -342,7 +357,7 @@ class CurvesView(QWidget):
     def end_run(self) -> None:
         """Final redraw and stop the timer."""
         self._timer.stop()
-        self._dirty = True
+        self._set_antialias(True)
         self._redraw()
 
     def show_history(self, metrics: list[dict], summary: dict | None) -> None:
@@ -445,46 +460,78 @@ class CurvesView(QWidget):
 
     # ------------------------------------------------------------ drawing
     def _on_timer_timeout(self) -> None:
-        if self._dirty:
-            self._redraw()
+        if self._dirty:  # a new record: every plot needs a refresh
+            self._dirty = False
+            self._dirty_parts.update(PLOT_PARTS)
+        for _ in PLOT_PARTS:  # the next dirty plot in rotation, one per tick
+            part = PLOT_PARTS[self._next_part]
+            self._next_part = (self._next_part + 1) % len(PLOT_PARTS)
+            if part in self._dirty_parts:
+                self._dirty_parts.discard(part)
+                self.redraw_count += 1
+                self._redraw_part(part)
+                return
 
     def smoothing_weight(self) -> float:
         return self.smoothing_slider.value() / 100.0
 
     def _redraw(self) -> None:
+        """Redraw every plot now (start, end, option changes)."""
         self._dirty = False
+        self._dirty_parts.clear()
         self.redraw_count += 1
+        for part in PLOT_PARTS:
+            self._redraw_part(part)
+
+    def _redraw_part(self, part: str) -> None:
         x = np.asarray(self._epochs, dtype=float)
-        w = self.smoothing_weight()
-        show_error = self.error_check.isChecked()
-        for key in SERIES:
-            y = np.asarray(self._hist[key], dtype=float)
-            if show_error and key.endswith("_acc"):
-                y = 1.0 - y
-            raw, smooth = self._raw[key], self._smooth[key]
-            raw.setData(x, y)
-            if w > 0 and len(y):
-                smooth.setData(x, self._smoothed(key, y, w, show_error))
-                smooth.setVisible(True)
-                raw.setPen(raw.property("faint_pen"))
-            else:
-                smooth.setVisible(False)
-                raw.setPen(raw.property("full_pen"))
-        if self._grad_hist:
-            n_layers = len(self._grad_hist[-1])
-            while len(self._grad_items) < n_layers:
-                i = len(self._grad_items)
-                item = pg.PlotDataItem(
-                    pen=pg.mkPen(LAYER_COLORS[i % len(LAYER_COLORS)], width=1.5),
-                    connect="finite",
-                    name=f"layer {i + 1}",
-                )
-                self.grad_plot.addItem(item)
-                self._grad_items.append(item)
-            g = self._grad_matrix(n_layers)
-            for i, item in enumerate(self._grad_items):
-                item.setData(x, g[:, i])
-        self._draw_markers()
+        if part == "grad":
+            self._redraw_grad(x)
+        else:
+            w = self.smoothing_weight()
+            show_error = self.error_check.isChecked()
+            for key in PART_SERIES[part]:
+                y = np.asarray(self._hist[key], dtype=float)
+                if show_error and key.endswith("_acc"):
+                    y = 1.0 - y
+                raw, smooth = self._raw[key], self._smooth[key]
+                raw.setData(x, y)
+                if w > 0 and len(y):
+                    smooth.setData(x, self._smoothed(key, y, w, show_error))
+                    smooth.setVisible(True)
+                    raw.setPen(raw.property("faint_pen"))
+                else:
+                    smooth.setVisible(False)
+                    raw.setPen(raw.property("full_pen"))
+        self._draw_markers(PLOT_PARTS.index(part))
+
+    def _redraw_grad(self, x: np.ndarray) -> None:
+        if not self._grad_hist:
+            return
+        n_layers = len(self._grad_hist[-1])
+        while len(self._grad_items) < n_layers:
+            i = len(self._grad_items)
+            item = pg.PlotDataItem(
+                pen=pg.mkPen(LAYER_COLORS[i % len(LAYER_COLORS)], width=1.5),
+                connect="finite",
+                name=f"layer {i + 1}",
+                antialias=not self._timer.isActive(),
+            )
+            self.grad_plot.addItem(item)
+            self._grad_items.append(item)
+        g = self._grad_matrix(n_layers)
+        for i, item in enumerate(self._grad_items):
+            item.setData(x, g[:, i])
+
+    def _set_antialias(self, on: bool) -> None:
+        """Antialiased curves cost several times more to paint: off while live, on at rest."""
+        items = [*self._raw.values(), *self._smooth.values(), *self._grad_items]
+        for ov in self._overlays.values():
+            items.extend(ov.items.values())
+        for item in items:
+            if item.opts.get("antialias") != on:
+                item.opts["antialias"] = on
+                item.updateItems()
 
     def _smoothed(self, key: str, y: np.ndarray, weight: float, show_error: bool) -> np.ndarray:
         """EMA of y, extended incrementally: only epochs new since the last redraw are computed."""
@@ -515,25 +562,27 @@ class CurvesView(QWidget):
         self._grad_array = have
         return have
 
-    def _draw_markers(self) -> None:
+    def _draw_markers(self, index: int) -> None:
+        """Best-epoch and early-stop markers of one plot (0 loss, 1 accuracy, 2 weight, 3 grad)."""
         best = self._best_epoch
         if best is not None and best in self._epochs:
             i = self._epochs.index(best)
-            for line in self._best_lines:
-                line.setValue(best)
-                line.setVisible(True)
-            dev_loss = self._hist["dev_loss"][i]
-            dev_acc = self._hist["dev_acc"][i]
-            if self.error_check.isChecked():
-                dev_acc = 1.0 - dev_acc
-            y_loss = math.log10(dev_loss) if self.log_check.isChecked() and dev_loss > 0 else dev_loss
-            self._best_symbols[0].setData([best], [y_loss])
-            self._best_symbols[1].setData([best], [dev_acc])
+            self._best_lines[index].setValue(best)
+            self._best_lines[index].setVisible(True)
+            if index == 0:
+                dev_loss = self._hist["dev_loss"][i]
+                y_loss = math.log10(dev_loss) if self.log_check.isChecked() and dev_loss > 0 else dev_loss
+                self._best_symbols[0].setData([best], [y_loss])
+            elif index == 1:
+                dev_acc = self._hist["dev_acc"][i]
+                if self.error_check.isChecked():
+                    dev_acc = 1.0 - dev_acc
+                self._best_symbols[1].setData([best], [dev_acc])
         stop = self.stop_marker_epoch()
-        for line in self._stop_lines:
-            if stop is not None:
-                line.setValue(stop)
-            line.setVisible(stop is not None)
+        line = self._stop_lines[index]
+        if stop is not None:
+            line.setValue(stop)
+        line.setVisible(stop is not None)
 
     def _on_smoothing_changed(self, value: int) -> None:
         self.smoothing_label.setText(f"smoothing {value / 100:.2f}")

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.config import ExperimentConfig
 from engine.dataset import PreparedData
+from gui.paint_gate import PaintGate
 from gui.tasks import TaskContext, TaskRunner
 
 # While a run trains, the GUI thread competes with the worker for the GIL: every Qt call made
@@ -40,8 +41,9 @@ class TrainingWorker(QObject):
     errored = Signal(str)
     aborted = Signal(str)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, gate: PaintGate | None = None):
         super().__init__(parent)
+        self._gate = gate
         self._runner = TaskRunner(self)
         self._runner.progressed.connect(self._on_runner_progressed)
         self._runner.finished.connect(self._on_runner_finished)
@@ -70,11 +72,14 @@ class TrainingWorker(QObject):
         self._experiment = None
         self._run_dir = str(run_dir)
         user_stop = self._user_stop
+        gate = self._gate
 
         def train(ctx: TaskContext) -> Any:
             from engine.experiment import run_experiment  # lazy: keeps window start-up fast
 
             def should_stop() -> bool:
+                if gate is not None:  # let a plot paint alone (see gui.paint_gate)
+                    gate.wait_open()
                 return user_stop.is_set() or ctx.cancelled()
 
             exp = run_experiment(cfg, run_dir, data=data, should_stop=should_stop, cancel=should_stop)

@@ -39,6 +39,7 @@ from engine.dataset import PreparedData
 from engine.errors import InputError
 from engine.fileio import atomic_write_text
 from gui.diagnosis_panel import DiagnosisPanel
+from gui.paint_gate import PaintGate
 from gui.panels.augment_panel import AugmentPanel
 from gui.panels.data_panel import DataPanel
 from gui.panels.model_panel import ModelPanel
@@ -97,13 +98,14 @@ class MainWindow(QMainWindow):
         self._records_seen = 0
         self._message: str = ""
 
+        self.paint_gate = PaintGate()  # shared by the plots and the training worker
         self._build_panels()
         self._build_results()
         self._build_layout()
         self._build_actions()
         self._build_status_bar()
 
-        self.worker = TrainingWorker(self)
+        self.worker = TrainingWorker(self, gate=self.paint_gate)
         self.worker.recorded.connect(self._on_worker_recorded)
         self.worker.finished.connect(self._on_worker_finished)
         self.worker.errored.connect(self._on_worker_errored)
@@ -161,7 +163,7 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.setVisible(False)
-        self.curves = CurvesView()
+        self.curves = CurvesView(gate=self.paint_gate)
         self.runs = RunsPanel()
         self.diagnosis = DiagnosisPanel(self.state)
 
