@@ -174,6 +174,8 @@ class DiagnosisPanel(QWidget):
             self.var_gap.setData([], [])
             self.bias_text.setText("")
             self.var_text.setText("")
+            # an empty plot would autorange to a meaningless ±1e-304 axis
+            self.bars_plot.getPlotItem().setYRange(0, max(10.0, 125 * human), padding=0)
             return
         # gaps drawn as vertical brackets between neighbouring bars
         self.bias_gap.setData([0.5, 0.5], [h[0], h[1]])

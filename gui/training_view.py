@@ -106,7 +106,7 @@ class TrainingControls(QWidget):
         self.stop_button.setToolTip("Stop after the current epoch; the run is kept")
         self.progress = QProgressBar()
         self.progress.setObjectName("epochProgress")
-        self.progress.setFormat("epoch %v of %m")
+        self.progress.setFormat("no run yet")  # "epoch 0 of 1" would be a made-up number
         self.progress.setTextVisible(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -135,6 +135,7 @@ class TrainingControls(QWidget):
             self.pause_button.blockSignals(False)
 
     def set_progress(self, epoch: int, epochs: int) -> None:
+        self.progress.setFormat("epoch %v of %m")
         self.progress.setRange(0, max(1, epochs))
         self.progress.setValue(min(epoch, max(1, epochs)))
 

@@ -27,9 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-WARN_STYLE = "color: #8a5a00;"
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
-INFO_STYLE = "color: #505050;"
+# mid-tone colours stay legible on light and dark palettes; info text uses the palette's own
+WARN_STYLE = "color: #c07800;"
+ERROR_STYLE = "color: #e0303a; font-weight: bold;"
+INFO_STYLE = "color: palette(placeholder-text);"
 
 
 class SciSpinBox(QDoubleSpinBox):
