@@ -16,8 +16,9 @@ class SourceData:
     """One loaded source, before splitting.
 
     X: ``(n, n_features)`` float or ``(n, H, W, C)`` uint8; y: ``(n,)`` int64 in ``[0, len(classes))``.
-    presplit: for ``root/train|dev|test`` folders, index arrays into X per part (keys
-    ``train``, ``dev``, ``test``; a missing part is an empty array); otherwise None.
+    presplit: for ``root/train|dev|test`` folders (and MNIST / CIFAR-10 folders with both
+    train and test files), index arrays into X per part (keys ``train``, ``dev``,
+    ``test``; a missing part is an empty array); otherwise None.
     report: the data report dict (image sources), or None for generated 2-D sets.
     """
 
@@ -53,7 +54,8 @@ class PreparedData:
     first scaled to 0..1 (divided by 255). norm_mean and norm_std have shape
     ``(n_features,)``, computed on the training split only (0 and 1 when normalize is none).
     split_indices: ``train_idx``, ``dev_idx``, ``test_idx`` into the single source that was
-    split (saved as split.npz), or None when sets came from separate or pre-split sources.
+    split (saved as split.npz), including a pre-split source whose dev set was carved out
+    of its train part; None when nothing was split (separate or fully pre-split sources).
     """
 
     train: ArraySet

@@ -6,8 +6,17 @@ Sources: ``data.source`` is the main source; ``builtin:<2-D name>`` is generated
 
 Where each set comes from:
 
-- Main source pre-split (``root/train|dev|test`` folders): its parts are used as given;
-  a separate dev or test source replaces the corresponding part.
+- Main source pre-split (``root/train|dev|test`` folders, and MNIST / CIFAR-10 folders
+  holding both their train and test files): its parts are used as given; a separate dev
+  or test source replaces the corresponding part.
+- Pre-split without a dev part (MNIST, CIFAR-10, ``root/train`` + ``root/test``) and no
+  ``dev_source``: the dev set is carved out of the train part, seeded (``split_rng``) and
+  stratified as configured, with the dev share of the train part
+  ``split[1] / (split[0] + split[1])`` (60/20/20 -> 25 %, 70/30 -> 30 %, 98/1/1 -> about
+  1 %); the given test part is kept untouched (a missing test part stays empty: no test
+  set is carved). ``split_indices`` then records the carved split as indices into the
+  loaded source (``train_idx`` / ``dev_idx`` from the train part, ``test_idx`` the given
+  test part, empty when a ``test_source`` replaces it), so split.npz stays meaningful.
 - Otherwise, with no separate source, the main source is split with ``data.split``
   (stratified and seeded as configured); ``split_indices`` records that split.
 - With separate sources, the main source is split only among the sets it still supplies,
@@ -102,8 +111,16 @@ def load_sources(data: DataConfig, progress: Progress = None, cancel: Cancel = N
     return sources
 
 
-def prepare_from_sources(cfg: ExperimentConfig, sources: dict[str, SourceData]) -> PreparedData:
-    """Split (or take as given) the loaded sources, check them, and fit normalization."""
+def _plan(
+    cfg: ExperimentConfig, sources: dict[str, SourceData]
+) -> tuple[SourceData, dict[str, SourceData], dict[str, np.ndarray | None], dict | None, bool]:
+    """Which examples of the main source go to which set (see the module docstring).
+
+    Returns ``(main, extra, idx, split, carved)``: extra the separate dev/test sources
+    (labels in main's class order), idx the index arrays into main per set (None or unused
+    where a separate source supplies the set), split the recorded split_indices (or None),
+    carved True when the dev set was carved out of a pre-split source's train part.
+    """
     if "main" not in sources:
         raise DataError("data.source: no main source was loaded")
     main = sources["main"]
@@ -111,11 +128,18 @@ def prepare_from_sources(cfg: ExperimentConfig, sources: dict[str, SourceData]) 
     _check_shapes(main, extra)
 
     idx: dict[str, np.ndarray | None] = dict.fromkeys(SET_NAMES)
-    origin = {"train": "main", "dev": "main", "test": "main"}
     split = None
+    carved = False
     if main.presplit is not None:
         for s in SET_NAMES:
             idx[s] = np.asarray(main.presplit.get(s, np.zeros(0, np.int64)), dtype=np.int64)
+        if len(idx["dev"]) == 0 and "dev" not in extra and len(idx["train"]) > 0:
+            split = _carve_dev(main, idx, cfg)
+            if "test" in extra:
+                split["test_idx"] = np.zeros(0, np.int64)
+            for s in SET_NAMES:
+                idx[s] = split[f"{s}_idx"]
+            carved = True
     else:
         fr = np.asarray(cfg.data.split, dtype=np.float64)
         for s_i, s in enumerate(SET_NAMES):
@@ -131,6 +155,30 @@ def prepare_from_sources(cfg: ExperimentConfig, sources: dict[str, SourceData]) 
                 "dev": None,
                 "test": np.zeros(0, np.int64),
             }
+    return main, extra, idx, split, carved
+
+
+def set_counts(cfg: ExperimentConfig, sources: dict[str, SourceData]) -> dict[str, dict[str, int]]:
+    """Per set, per class counts ``{"train": {"cat": 40, ...}, "dev": ..., "test": ...}``.
+
+    Exactly the sets :func:`prepare_from_sources` would build from these sources (pre-split
+    parts, a dev set carved from a pre-split train part, separate sources, or the split),
+    without copying samples or fitting normalization; for the window's split table.
+    Raises DataError where prepare_from_sources would refuse the split.
+    """
+    main, extra, idx, _split, _carved = _plan(cfg, sources)
+    out: dict[str, dict[str, int]] = {}
+    for s in SET_NAMES:
+        y = extra[s].y if s in extra else main.y[idx[s]]
+        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(main.classes))
+        out[s] = {name: int(counts[c]) for c, name in enumerate(main.classes)}
+    return out
+
+
+def prepare_from_sources(cfg: ExperimentConfig, sources: dict[str, SourceData]) -> PreparedData:
+    """Split (or take as given) the loaded sources, check them, and fit normalization."""
+    main, extra, idx, split, carved = _plan(cfg, sources)
+    origin = {"train": "main", "dev": "main", "test": "main"}
     sets: dict[str, ArraySet] = {}
     for s in SET_NAMES:
         if s in extra:
@@ -148,6 +196,13 @@ def prepare_from_sources(cfg: ExperimentConfig, sources: dict[str, SourceData]) 
         mean, std = identity_standardizer(n_features)
 
     notes: list[str] = []
+    if carved:
+        fr = cfg.data.split
+        notes.append(
+            f"{main.source} has no dev part: the dev set ({len(sets['dev'])} examples, "
+            f"{fr[1] / (fr[0] + fr[1]):.0%} of its training part"
+            f"{', stratified' if cfg.data.stratify else ''}) was split off its training part."
+        )
     report = dict(main.report) if main.report else None
     source_of = {s: _source_name(sources, origin[s]) for s in SET_NAMES}
     if len(sets["test"]) and source_of["dev"] != source_of["test"]:
@@ -187,6 +242,33 @@ def transform(
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _carve_dev(main: SourceData, idx: dict[str, np.ndarray], cfg: ExperimentConfig) -> dict[str, np.ndarray]:
+    """Split the pre-split train part into train and dev (see the module docstring).
+
+    Returns ``train_idx``, ``dev_idx``, ``test_idx`` (sorted int64 indices into main.X);
+    the test indices are the given test part.
+    """
+    fr = np.asarray(cfg.data.split, dtype=np.float64)
+    part = idx["train"]
+    y_part = main.y[part]
+    # the same rules as a normal split: every class needs a training example (and, when
+    # stratified, a dev example), else DataError names the class
+    try:
+        sub = split_indices(
+            y_part, (fr[0], fr[1], 0.0), cfg.data.stratify, split_rng(cfg.data.seed), main.classes
+        )
+    except DataError as exc:
+        raise DataError(
+            f"data.source {main.source} has no dev part, and carving the dev set out of its "
+            f"{len(part)} training examples failed: {exc}"
+        ) from None
+    return {
+        "train_idx": np.sort(part[sub["train_idx"]]),
+        "dev_idx": np.sort(part[sub["dev_idx"]]),
+        "test_idx": np.asarray(idx["test"], dtype=np.int64),
+    }
 
 
 def _source_name(sources: dict[str, SourceData], key: str) -> str:

@@ -104,6 +104,17 @@ def test_compare_sources_warns_only_for_dev_test_mismatch():
     assert compare_sources({"main": sd_from(dark, y, "m")})["warning"] is None
 
 
+def test_compare_sources_same_classes_in_another_order_are_not_a_difference():
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (20, 4, 4, 3), dtype=np.uint8)
+    y = np.arange(20) % 2
+    main = sd_from(X, y, "m")
+    swapped = SourceData(X=X, y=1 - y, classes=["b", "a"], source="t", report=None)
+    assert compare_sources({"main": main, "dev": main, "test": swapped})["warning"] is None
+    other = SourceData(X=X, y=y, classes=["a", "c"], source="t", report=None)
+    assert "different classes" in compare_sources({"main": main, "dev": main, "test": other})["warning"]
+
+
 def test_preview_images_per_class():
     sd = load_source("builtin:shapes", n_samples=30, seed=1)
     prev = preview_images(sd, 4, np.random.default_rng(0))

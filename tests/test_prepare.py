@@ -8,7 +8,14 @@ from engine.dataset import SourceData
 from engine.datasets2d import make_2d
 from engine.errors import DataError
 from engine.normalization import fit_standardizer
-from engine.prepare import MISMATCH_NOTE, load_sources, prepare_data, prepare_from_sources, transform
+from engine.prepare import (
+    MISMATCH_NOTE,
+    load_sources,
+    prepare_data,
+    prepare_from_sources,
+    set_counts,
+    transform,
+)
 from engine.splits import split_indices, split_rng
 
 
@@ -113,12 +120,161 @@ def test_presplit_source_is_used_as_given():
     assert any(MISMATCH_NOTE in n for n in prep.notes)
 
 
-def test_presplit_without_dev_is_refused():
-    main = vec_source("root", 20)
-    parts = {"train": np.arange(20), "dev": np.zeros(0, np.int64), "test": np.zeros(0, np.int64)}
-    main = SourceData(X=main.X, y=main.y, classes=main.classes, source="root", presplit=parts)
-    with pytest.raises(DataError, match="dev set is empty"):
-        prepare_from_sources(cfg_of(source="root"), {"main": main})
+def _presplit_without_dev(n_train, n_test, classes=("a", "b")):
+    base = vec_source("root", n_train + n_test, classes=classes)
+    parts = {
+        "train": np.arange(n_train),
+        "dev": np.zeros(0, np.int64),
+        "test": np.arange(n_train, n_train + n_test),
+    }
+    return SourceData(X=base.X, y=base.y, classes=base.classes, source="root", presplit=parts)
+
+
+def _assert_carved(prep, main, n_train_part, n_dev, n_test):
+    """train + dev partition the train part, test is the given test part, split.npz indices match."""
+    idx = prep.split_indices
+    assert (len(prep.train), len(prep.dev), len(prep.test)) == (n_train_part - n_dev, n_dev, n_test)
+    assert len(np.intersect1d(idx["train_idx"], idx["dev_idx"])) == 0
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([idx["train_idx"], idx["dev_idx"]])), np.arange(n_train_part)
+    )
+    np.testing.assert_array_equal(idx["test_idx"], np.arange(n_train_part, n_train_part + n_test))
+    for s in ("train", "dev", "test"):
+        np.testing.assert_array_equal(getattr(prep, s).X, main.X[idx[f"{s}_idx"]])
+        np.testing.assert_array_equal(getattr(prep, s).y, main.y[idx[f"{s}_idx"]])
+
+
+@pytest.mark.parametrize(
+    ("split", "n_dev"),
+    [([0.6, 0.2, 0.2], 50), ([0.7, 0.3], 60), ([0.98, 0.01, 0.01], 2)],  # dev share = f1 / (f0 + f1)
+)
+def test_presplit_without_dev_carves_dev_from_train(split, n_dev):
+    main = _presplit_without_dev(200, 40)
+    prep = prepare_from_sources(cfg_of(source="root", split=split, seed=3), {"main": main})
+    _assert_carved(prep, main, 200, n_dev, 40)
+    # stratified: each of the two classes gives half of the dev set (98/1/1: one each)
+    np.testing.assert_array_equal(np.bincount(prep.dev.y, minlength=2), [n_dev // 2, n_dev // 2])
+    # normalization is fitted on the carved training set only
+    mean, _ = fit_standardizer(prep.train.X, False)
+    np.testing.assert_array_equal(prep.norm_mean, mean)
+    # seeded: the same seed gives the same carve, another seed another one
+    again = prepare_from_sources(cfg_of(source="root", split=split, seed=3), {"main": main})
+    np.testing.assert_array_equal(again.split_indices["dev_idx"], prep.split_indices["dev_idx"])
+    other = prepare_from_sources(cfg_of(source="root", split=split, seed=4), {"main": main})
+    assert not np.array_equal(other.split_indices["dev_idx"], prep.split_indices["dev_idx"])
+
+
+def test_carving_is_noted_and_set_counts_match_the_prepared_sets():
+    carved = _presplit_without_dev(200, 40)
+    prep = prepare_from_sources(cfg_of(source="root", split=[0.6, 0.2, 0.2]), {"main": carved})
+    assert prep.notes == [
+        "root has no dev part: the dev set (50 examples, 25% of its training part, stratified) "
+        "was split off its training part."
+    ]
+    assert set_counts(cfg_of(source="root", split=[0.6, 0.2, 0.2]), {"main": carved}) == {
+        "train": {"a": 75, "b": 75},
+        "dev": {"a": 25, "b": 25},
+        "test": {"a": 20, "b": 20},
+    }
+    full = vec_source("root", 60)
+    parts = {"train": np.arange(0, 40), "dev": np.arange(40, 50), "test": np.arange(50, 60)}
+    full = SourceData(X=full.X, y=full.y, classes=full.classes, source="root", presplit=parts)
+    cases = [
+        (cfg_of(source="builtin:moons", split=[0.6, 0.2, 0.2]), {"main": vec_source("m", 100, seed=3)}),
+        (cfg_of(source="root", split=[0.7, 0.3], stratify=False), {"main": carved}),
+        (cfg_of(source="root"), {"main": full}),
+        (
+            cfg_of(source="m", dev_source="d"),
+            {"main": vec_source("m", 90), "dev": vec_source("d", 30, seed=1)},
+        ),
+    ]
+    for cfg, sources in cases:
+        prep = prepare_from_sources(cfg, sources)
+        expected = {
+            s: dict(zip(prep.classes, np.bincount(getattr(prep, s).y, minlength=2).tolist()))
+            for s in ("train", "dev", "test")
+        }
+        assert set_counts(cfg, sources) == expected
+
+
+def test_presplit_without_dev_and_a_test_source_keeps_the_separate_test_set():
+    main = _presplit_without_dev(60, 20)
+    other = vec_source("field", 8, seed=9)
+    cfg = cfg_of(source="root", test_source="field", split=[0.6, 0.2, 0.2])
+    prep = prepare_from_sources(cfg, {"main": main, "test": other})
+    assert (len(prep.train), len(prep.dev), len(prep.test)) == (45, 15, 8)
+    np.testing.assert_array_equal(prep.test.X, other.X)
+    assert len(prep.split_indices["test_idx"]) == 0  # the main source's test part is not used
+    assert len(np.intersect1d(prep.split_indices["train_idx"], prep.split_indices["dev_idx"])) == 0
+    assert prep.split_indices["dev_idx"].max() < 60
+
+
+def test_presplit_without_dev_and_a_dev_source_is_not_carved():
+    main = _presplit_without_dev(60, 20)
+    dev = vec_source("devsrc", 10, seed=7)
+    prep = prepare_from_sources(cfg_of(source="root", dev_source="devsrc"), {"main": main, "dev": dev})
+    assert (len(prep.train), len(prep.dev), len(prep.test)) == (60, 10, 20)
+    assert prep.split_indices is None
+
+
+def test_presplit_train_part_too_small_to_carve_is_refused():
+    # 6 training examples: a 98/1/1 dev share (about 1 %) of them is empty
+    main = _presplit_without_dev(6, 4)
+    with pytest.raises(DataError, match=r"data.source root has no dev part.*leaves the dev set empty"):
+        prepare_from_sources(cfg_of(source="root", split=[0.98, 0.01, 0.01]), {"main": main})
+
+
+def _write_idx(path, arr):
+    import struct
+
+    header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    path.write_bytes(header + arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_folder_gets_a_dev_set_carved_from_its_train_files(tmp_path):
+    rng = np.random.default_rng(5)
+    n_train, n_test = 200, 50  # 20 training and 5 test images per digit
+    imgs = rng.integers(0, 256, (n_train + n_test, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n_train + n_test) % 10).astype(np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte", imgs[:n_train])
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", labels[:n_train])
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", imgs[n_train:])
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels[n_train:])
+    cfg = cfg_of(source=str(tmp_path), image_size=[28, 28], color="gray", split=[0.6, 0.2, 0.2])
+    prep = prepare_data(cfg)
+    # dev share of the train files: 0.2 / (0.6 + 0.2) = 25 % -> 150 / 50, test = the 50 t10k images
+    assert (len(prep.train), len(prep.dev), len(prep.test)) == (150, 50, 50)
+    np.testing.assert_array_equal(prep.test.X[..., 0], imgs[n_train:])
+    np.testing.assert_array_equal(prep.test.y, labels[n_train:])
+    np.testing.assert_array_equal(np.bincount(prep.dev.y, minlength=10), [5] * 10)
+    idx = prep.split_indices
+    assert len(np.intersect1d(idx["train_idx"], idx["dev_idx"])) == 0
+    np.testing.assert_array_equal(np.union1d(idx["train_idx"], idx["dev_idx"]), np.arange(n_train))
+    np.testing.assert_array_equal(idx["test_idx"], np.arange(n_train, n_train + n_test))
+    np.testing.assert_array_equal(prep.dev.X[..., 0], imgs[idx["dev_idx"]])
+    np.testing.assert_array_equal(prep.train.X[..., 0], imgs[idx["train_idx"]])
+
+
+def test_train_and_test_folders_without_dev_train_and_save_the_carved_split(tmp_path):
+    from engine.experiment import run_experiment
+
+    root = tmp_path / "root"
+    _image_folder(root / "train", 80, 10)  # 10 cats, 10 dogs
+    _image_folder(root / "test", 120, 3)  # 3 cats, 3 dogs
+    cfg = cfg_of(source=str(root), image_size=[8, 8], split=[0.7, 0.3])
+    cfg.training.epochs = 1
+    prep = prepare_data(cfg)
+    assert (len(prep.train), len(prep.dev), len(prep.test)) == (14, 6, 6)
+    np.testing.assert_array_equal(np.bincount(prep.dev.y), [3, 3])
+    exp = run_experiment(cfg, tmp_path / "run", data=prep)
+    for _ in exp.records():
+        pass
+    with np.load(tmp_path / "run" / "split.npz", allow_pickle=False) as z:
+        for s in ("train", "dev", "test"):
+            np.testing.assert_array_equal(z[f"{s}_idx"], prep.split_indices[f"{s}_idx"])
+        assert len(np.intersect1d(z["train_idx"], z["dev_idx"])) == 0
+        assert sorted(np.concatenate([z["train_idx"], z["dev_idx"]]).tolist()) == list(range(20))
+        np.testing.assert_array_equal(z["test_idx"], np.arange(20, 26))
 
 
 def test_class_lists_must_match_and_are_reordered():

@@ -92,6 +92,39 @@ def test_l2_lowers_the_final_weight_norm():
     assert norms[2.0] < 0.8 * norms[0.0]
 
 
+def test_weight_decay_in_training_steps_divides_by_the_training_set_size():
+    # All-zero inputs make the data gradient of W1 exactly 0 (dW1 = Xᵀ·dZ1), so plain SGD
+    # changes W1 only by the L2 term: W1 ← W1·(1 − lr·λ/m) per step, m = 20 training
+    # examples. Two mini-batches of 10: factor 0.9² = 0.81 (0.8² = 0.64 if m were the batch).
+    y = np.arange(40) % 2
+    X = np.zeros((40, 2))
+    data = PreparedData(
+        train=ArraySet(X[:20], y[:20]),
+        dev=ArraySet(X[20:], y[20:]),
+        test=ArraySet(X[:0], y[:0]),
+        classes=["a", "b"],
+        input_shape=(2,),
+        norm_mean=np.zeros(2, np.float32),
+        norm_std=np.ones(2, np.float32),
+    )
+    cfg = from_dict(
+        {
+            "model": {"hidden": [3]},
+            "regularization": {"l2": 4.0},
+            "optimizer": {"name": "sgd", "lr": 0.5},
+            "training": {"epochs": 1, "batch_size": 10, "dtype": "float64"},
+        }
+    )
+    trainer = Trainer(cfg, data)
+    W1 = trainer.network.W[0].copy()
+    records = list(trainer.run())
+    assert trainer.steps == 2
+    np.testing.assert_allclose(trainer.network.W[0], 0.81 * W1, rtol=1e-12)
+    assert records[-1].penalty == pytest.approx(
+        4.0 / (2 * 20) * sum(float(np.sum(w**2)) for w in trainer.network.W), rel=1e-12
+    )
+
+
 def test_record_metrics_match_independent_computation():
     cfg = moons_cfg(regularization={"l2": 0.5, "keep_prob": 0.8}, training={"epochs": 3})
     data = prepare_data(cfg)
