@@ -112,7 +112,7 @@ def load_sources(data: DataConfig, progress: Progress = None, cancel: Cancel = N
 
 
 def _plan(
-    cfg: ExperimentConfig, sources: dict[str, SourceData]
+    cfg: ExperimentConfig, sources: dict[str, SourceData], check: bool = True
 ) -> tuple[SourceData, dict[str, SourceData], dict[str, np.ndarray | None], dict | None, bool]:
     """Which examples of the main source go to which set (see the module docstring).
 
@@ -134,7 +134,7 @@ def _plan(
         for s in SET_NAMES:
             idx[s] = np.asarray(main.presplit.get(s, np.zeros(0, np.int64)), dtype=np.int64)
         if len(idx["dev"]) == 0 and "dev" not in extra and len(idx["train"]) > 0:
-            split = _carve_dev(main, idx, cfg)
+            split = _carve_dev(main, idx, cfg, check)
             if "test" in extra:
                 split["test_idx"] = np.zeros(0, np.int64)
             for s in SET_NAMES:
@@ -146,7 +146,9 @@ def _plan(
             if s in extra:
                 fr[s_i] = 0.0
         if fr[1:].sum() > 0:
-            split = split_indices(main.y, fr, cfg.data.stratify, split_rng(cfg.data.seed), main.classes)
+            split = split_indices(
+                main.y, fr, cfg.data.stratify, split_rng(cfg.data.seed), main.classes, check=check
+            )
             for s in SET_NAMES:
                 idx[s] = split[f"{s}_idx"]
         else:
@@ -158,15 +160,18 @@ def _plan(
     return main, extra, idx, split, carved
 
 
-def set_counts(cfg: ExperimentConfig, sources: dict[str, SourceData]) -> dict[str, dict[str, int]]:
+def set_counts(
+    cfg: ExperimentConfig, sources: dict[str, SourceData], check: bool = True
+) -> dict[str, dict[str, int]]:
     """Per set, per class counts ``{"train": {"cat": 40, ...}, "dev": ..., "test": ...}``.
 
     Exactly the sets :func:`prepare_from_sources` would build from these sources (pre-split
     parts, a dev set carved from a pre-split train part, separate sources, or the split),
     without copying samples or fitting normalization; for the window's split table.
-    Raises DataError where prepare_from_sources would refuse the split.
+    Raises DataError where prepare_from_sources would refuse the split, unless check=False,
+    which returns the counts of the refused split (its empty cells) for a live display.
     """
-    main, extra, idx, _split, _carved = _plan(cfg, sources)
+    main, extra, idx, _split, _carved = _plan(cfg, sources, check=check)
     out: dict[str, dict[str, int]] = {}
     for s in SET_NAMES:
         y = extra[s].y if s in extra else main.y[idx[s]]
@@ -244,7 +249,9 @@ def transform(
 # ---------------------------------------------------------------- helpers
 
 
-def _carve_dev(main: SourceData, idx: dict[str, np.ndarray], cfg: ExperimentConfig) -> dict[str, np.ndarray]:
+def _carve_dev(
+    main: SourceData, idx: dict[str, np.ndarray], cfg: ExperimentConfig, check: bool = True
+) -> dict[str, np.ndarray]:
     """Split the pre-split train part into train and dev (see the module docstring).
 
     Returns ``train_idx``, ``dev_idx``, ``test_idx`` (sorted int64 indices into main.X);
@@ -257,7 +264,7 @@ def _carve_dev(main: SourceData, idx: dict[str, np.ndarray], cfg: ExperimentConf
     # stratified, a dev example), else DataError names the class
     try:
         sub = split_indices(
-            y_part, (fr[0], fr[1], 0.0), cfg.data.stratify, split_rng(cfg.data.seed), main.classes
+            y_part, (fr[0], fr[1], 0.0), cfg.data.stratify, split_rng(cfg.data.seed), main.classes, check
         )
     except DataError as exc:
         raise DataError(

@@ -96,22 +96,26 @@ def split_indices(
     stratify: bool,
     rng: np.random.Generator,
     classes: Sequence[str] | None = None,
+    check: bool = True,
 ) -> dict[str, np.ndarray]:
     """Split the examples with labels y ``(n,)`` into train/dev/test index arrays.
 
     Returns ``{"train_idx", "dev_idx", "test_idx"}``, each int64 and sorted; together they
-    cover ``range(n)`` exactly once. Raises DataError when a set or a class would be empty.
+    cover ``range(n)`` exactly once. Raises DataError when a set or a class would be empty,
+    unless check=False (a live display that shows the empty cells next to the error).
     """
     y = np.asarray(y)
     fr = _fractions(fractions)
     names = _class_names(y, classes)
     n_classes = len(names)
     sizes = np.bincount(y, minlength=n_classes) if len(y) else np.zeros(n_classes, np.int64)
-    _check_totals(len(y), fr)
+    if check:
+        _check_totals(len(y), fr)
     parts: list[list[np.ndarray]] = [[], [], []]
     if stratify:
         cells = allocate(sizes, fr, stratify=True)
-        _check_cells(cells, sizes, fr, names, stratified=True)
+        if check:
+            _check_cells(cells, sizes, fr, names, stratified=True)
         for c in range(n_classes):
             members = np.flatnonzero(y == c)
             members = members[rng.permutation(len(members))]
@@ -127,7 +131,8 @@ def split_indices(
         cells = np.zeros((n_classes, 3), np.int64)
         cells[:, 0] = train_counts
         cells[:, 1:] = 1  # only train membership of classes is required without stratification
-        _check_cells(cells, sizes, fr, names, stratified=False)
+        if check:
+            _check_cells(cells, sizes, fr, names, stratified=False)
     return {
         f"{name}_idx": np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64)
         for name, p in zip(SET_NAMES, parts)

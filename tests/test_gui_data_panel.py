@@ -325,3 +325,22 @@ def test_set_config_refreshes_every_control(qtbot, make_panel):
     wait_loaded(qtbot, state, panel, "builtin:blobs")
     qtbot.waitUntil(lambda: "dev" in state.sources and not panel.is_loading(), timeout=TIMEOUT)
     assert len(state.sources["main"].classes) == 4
+
+
+def test_train_test_folders_show_dev_carved_from_train(qtbot, make_panel, tmp_path):
+    # a source split into train/ and test/ only (like MNIST): dev comes out of train
+    root = tmp_path / "presplit"
+    make_folder(root / "train", ["cat", "dog"], 10)
+    make_folder(root / "test", ["cat", "dog"], 3)
+    state, panel = make_panel(small_config(source=str(root), image_size=[8, 8], split=[0.6, 0.2, 0.2]))
+    wait_loaded(qtbot, state, panel, str(root))
+    assert state.prepare_error is None
+    # dev share 0.2 / (0.6 + 0.2) = 1/4 of the 20 training images: 5, stratified, so each
+    # class gives 10 / 4 = 2.5 rounded to 2 or 3; the given test part stays whole
+    counts = split_table(panel)
+    assert counts["total"] == {"train": 15, "dev": 5, "test": 6}
+    assert sorted((counts["cat"]["dev"], counts["dog"]["dev"])) == [2, 3]
+    assert counts["cat"]["test"] == counts["dog"]["test"] == 3
+    assert (len(state.prepared.train), len(state.prepared.dev), len(state.prepared.test)) == (15, 5, 6)
+    note = panel.findChild(QLabel, "splitNoteLabel") or panel.split_note
+    assert "carved" in note.text()

@@ -5,7 +5,7 @@ fits the normalization statistics) both run through a :class:`TaskRunner`, with 
 progress bar and a Cancel button; results land in ``state.set_data``. Config edits are
 reconciled after a short debounce: a change of the source or its generation settings
 reloads, a change of split / stratify / normalize only prepares again. Per-split,
-per-class counts are computed live with ``engine.splits.split_counts`` (cheap, GUI thread).
+per-class counts are computed live with ``engine.prepare.set_counts`` (cheap, GUI thread).
 """
 
 from __future__ import annotations
@@ -317,7 +317,9 @@ class DataPanel(QWidget):
         self.skipped_button = QPushButton("")
         self.skipped_button.setObjectName("skippedButton")
         self.skipped_button.setFlat(True)
-        self.skipped_button.setStyleSheet("color: palette(link); text-decoration: underline; text-align: left;")
+        self.skipped_button.setStyleSheet(
+            "color: palette(link); text-decoration: underline; text-align: left;"
+        )
         self.skipped_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.skipped_button.clicked.connect(self.show_skipped)
         self.skipped_button.setVisible(False)
@@ -891,39 +893,22 @@ class DataPanel(QWidget):
         return from_main, origin
 
     def split_counts(self) -> dict[str, dict[str, int]] | None:
-        """Per-set, per-class counts the current settings give (what the table shows)."""
+        """Per-set, per-class counts the current settings give (what the table shows).
+
+        Computed by the engine (engine.prepare.set_counts), so the table shows exactly the
+        sets training will use: pre-split parts, a dev set carved from a pre-split train
+        part, separate dev/test sources, or the split; a refused split shows its empty cells
+        (prepare reports the refusal itself).
+        """
         main = self._state.sources.get("main")
         if main is None:
             return None
-        classes = list(main.classes)
-        out = {s: dict.fromkeys(classes, 0) for s in _SET_NAMES}
-        d = self._state.config.data
-        extra = {"dev": self._state.sources.get("dev"), "test": self._state.sources.get("test")}
-        if main.presplit is not None:
-            for s in _SET_NAMES:
-                idx = np.asarray(main.presplit.get(s, []), dtype=np.int64)
-                for c, v in enumerate(np.bincount(main.y[idx], minlength=len(classes))):
-                    out[s][classes[c]] = int(v)
-        else:
-            fr = np.array(self._fractions() if self._fraction_problem() is None else d.split, dtype=float)
-            for i, s in enumerate(_SET_NAMES):
-                if extra.get(s) is not None:
-                    fr[i] = 0.0
-            if fr[1:].sum() > 0:
-                from engine.splits import split_counts
+        from engine.prepare import set_counts
 
-                counts = split_counts(main.y, fr, d.stratify, d.seed, classes, check=False)
-                for s in _SET_NAMES:
-                    out[s].update({k: int(v) for k, v in counts.get(s, {}).items()})
-            else:
-                for c, v in enumerate(np.bincount(main.y, minlength=len(classes))):
-                    out["train"][classes[c]] = int(v)
-        for s, sd in extra.items():
-            if sd is not None:
-                names = list(sd.classes)
-                for c, v in enumerate(np.bincount(sd.y, minlength=len(names))):
-                    out[s][names[c]] = out[s].get(names[c], 0) + int(v)
-        return out
+        cfg = self._state.config.copy()
+        if self._fraction_problem() is None:  # fractions being edited, not yet in the config
+            cfg.data.split = list(self._fractions())
+        return set_counts(cfg, self._state.sources, check=False)
 
     def _update_split_view(self) -> None:
         problem = self._fraction_problem()
@@ -955,8 +940,12 @@ class DataPanel(QWidget):
         self._fit_table(t, 12)
         notes = []
         if main.presplit is not None:
+            has_dev = len(main.presplit.get("dev", ())) > 0
             notes.append(
-                "The source is already split into train/dev/test folders; the fractions are not used."
+                "The source comes split; its parts are used as given."
+                if has_dev
+                else "The source comes split into train and test only; dev is carved out of its train "
+                "part (dev share = dev / (train + dev) of the fractions above)."
             )
         from_main, _ = self._effective_sets()
         if len(from_main) < 3 and main.presplit is None:
