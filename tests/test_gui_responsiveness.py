@@ -24,7 +24,7 @@ MODERATE = {
     "data": {"source": "builtin:spiral", "n_samples": 2000, "noise": 0.2, "n_classes": 3},
     "model": {"hidden": [128, 128]},
     "regularization": {"keep_prob": 0.9},
-    "training": {"epochs": 15, "batch_size": 64},
+    "training": {"epochs": 60, "batch_size": 64},  # long enough for the timer to tick often
 }
 
 
@@ -79,6 +79,6 @@ def test_event_loop_keeps_running_during_training(qtbot, tmp_path, record_proper
     print(
         f"event-loop gaps during training: {len(gaps_ms)} ticks, p99 {p99:.1f} ms, longest {longest:.1f} ms"
     )
-    assert blocker.args[0] and len(win.curves.epochs()) == 15
+    assert blocker.args[0] and len(win.curves.epochs()) == 60
     assert len(gaps_ms) >= 20  # the loop kept ticking while the worker trained
     assert longest < 2000  # generous: no freeze (the benchmark holds the real targets)
