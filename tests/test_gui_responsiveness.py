@@ -11,10 +11,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
-from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+from PySide6.QtCore import QTimer
 
-import gui.tasks
 from engine.config import from_dict
 from engine.prepare import load_sources, prepare_from_sources
 from gui.state import ExperimentState
@@ -26,34 +24,6 @@ MODERATE = {
     "regularization": {"keep_prob": 0.9},
     "training": {"epochs": 60, "batch_size": 64},  # long enough for the timer to tick often
 }
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, qapp):
-    QCoreApplication.setOrganizationName("RegLabTest")
-    QCoreApplication.setApplicationName("RegLabTest")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield
-
-
-@pytest.fixture(autouse=True)
-def no_dangling_threads(qapp):
-    created = []
-    original = gui.tasks.QThread
-
-    class TrackedThread(original):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    gui.tasks.QThread = TrackedThread
-    yield created
-    gui.tasks.QThread = original
-    running = [t for t in created if t.isRunning()]
-    for t in running:
-        t.wait(10000)
-    assert not running, f"{len(running)} QThread(s) still running after the test"
 
 
 def test_event_loop_keeps_running_during_training(qtbot, tmp_path, record_property):

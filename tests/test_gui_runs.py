@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtCore import Qt
 
-import gui.tasks
 from engine.config import from_dict
 from engine.experiment import run_experiment
 from engine.prepare import load_sources, prepare_from_sources
@@ -23,34 +22,6 @@ TINY = {
     "model": {"hidden": [8]},
     "training": {"epochs": 4, "batch_size": 32},
 }
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, qapp):
-    QCoreApplication.setOrganizationName("RegLabTest")
-    QCoreApplication.setApplicationName("RegLabTest")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield
-
-
-@pytest.fixture(autouse=True)
-def no_dangling_threads(qapp):
-    created = []
-    original = gui.tasks.QThread
-
-    class TrackedThread(original):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    gui.tasks.QThread = TrackedThread
-    yield created
-    gui.tasks.QThread = original
-    running = [t for t in created if t.isRunning()]
-    for t in running:
-        t.wait(10000)
-    assert not running, f"{len(running)} QThread(s) still running after the test"
 
 
 def cfg_with(**reg):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QCoreApplication, QPointF, QSettings, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QDoubleSpinBox
 
-import gui.tasks
 from engine.config import from_dict
 from engine.diagnosis import diagnose
 from engine.errors import DataError
@@ -28,36 +27,6 @@ TINY = {
     "optimizer": {"name": "adam", "lr": 0.01},
     "training": {"epochs": 5, "batch_size": 32},
 }
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, qapp):
-    """QSettings into tmp_path: never the user's real settings."""
-    QCoreApplication.setOrganizationName("RegLabTest")
-    QCoreApplication.setApplicationName("RegLabTest")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield
-
-
-@pytest.fixture(autouse=True)
-def no_dangling_threads(qapp):
-    """Fail a test that leaves a worker QThread running (napari's _dangling_qthreads idea)."""
-    created = []
-    original = gui.tasks.QThread
-
-    class TrackedThread(original):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    gui.tasks.QThread = TrackedThread
-    yield created
-    gui.tasks.QThread = original
-    running = [t for t in created if t.isRunning()]
-    for t in running:
-        t.wait(10000)
-    assert not running, f"{len(running)} QThread(s) still running after the test"
 
 
 def make_window(qtbot, tmp_path: Path, overrides: dict | None = None, preload: bool = True) -> MainWindow:

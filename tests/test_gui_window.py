@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QPushButton, QScrollArea, QTabWidget
 
-import gui.tasks
 from engine.config import from_dict
 from engine.prepare import load_sources, prepare_from_sources
 from gui.settings_store import SettingsStore, default_runs_dir
@@ -29,34 +28,6 @@ TINY = {
     "model": {"hidden": [8]},
     "training": {"epochs": 5, "batch_size": 32},
 }
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, qapp):
-    QCoreApplication.setOrganizationName("RegLabTest")
-    QCoreApplication.setApplicationName("RegLabTest")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield
-
-
-@pytest.fixture(autouse=True)
-def no_dangling_threads(qapp):
-    created = []
-    original = gui.tasks.QThread
-
-    class TrackedThread(original):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            created.append(self)
-
-    gui.tasks.QThread = TrackedThread
-    yield created
-    gui.tasks.QThread = original
-    running = [t for t in created if t.isRunning()]
-    for t in running:
-        t.wait(10000)
-    assert not running, f"{len(running)} QThread(s) still running after the test"
 
 
 def make_window(qtbot, tmp_path: Path, preload: bool = True, cfg=None) -> MainWindow:
