@@ -9,8 +9,9 @@
 - ``images_per_sec_standard_normal_only``: ``Generator.standard_normal(float32)`` for one
   batch of noise alone (the cost our inverse-CDF noise avoids), as an upper bound;
 - ``epoch``: training seconds per epoch of a 3072-512-256-N MLP at batch 128 on 5,000
-  builtin:shapes uint8 images with augmentation off and on (engine.trainer.Trainer
-  prefetches the next augmented batch in a background thread), and their ratio (target
+  builtin:shapes uint8 images with augmentation off and on (engine.trainer.Trainer trains
+  augmented runs with one BLAS thread and prefetches the next augmented batch in a background
+  thread on the other core; without augmentation BLAS keeps both cores), and their ratio (target
   ≤ 1.3); plus the ratio to expect if augmenting did not overlap training at all, from the
   augmenter's CPU-time rate (robust to other programs loading the machine).
 

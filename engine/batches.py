@@ -10,13 +10,19 @@ into buffers allocated once, so the per-batch cost is a few ufunc calls:
 - image data (``uint8 (n, H, W, C)``): each batch is gathered with
   ``np.take(X, idx, axis=0, out=buf, mode="clip")``; without augmentation it is
   normalized straight from ``uint8`` (scale and offset folded into two ufunc calls); with
-  augmentation it is scaled to float32 0..1, augmented, flattened and normalized, and a
-  background thread prepares the next batch while the current one trains (double
-  buffering; NumPy releases the GIL inside its loops).
+  augmentation it is scaled to float32 0..1, augmented, flattened and normalized. With
+  ``prefetch`` (the default) a background thread prepares the next augmented batch while
+  the current one trains (double buffering; NumPy releases the GIL inside its loops).
+  Prefetching only pays when a core is free for that thread: when BLAS already runs a
+  thread on every core, the producer and BLAS's threads take cores from each other (and
+  BLAS's threads wait for the slowest one at the end of every product). The trainer
+  therefore trains augmented runs with one BLAS thread, and asks for ``prefetch=False``
+  (the batch is then prepared in the calling thread) when no core is left for the producer.
 
 Reproducibility: the permutation is drawn from the shuffle generator at the start of each
-epoch, in the calling thread; the augmenter's generator is used by one producer thread
-strictly in batch order, so the batches do not depend on thread timing.
+epoch, in the calling thread; the augmenter's generator is used by one thread (the producer,
+or the caller without prefetch) strictly in batch order, so the batches do not depend on
+thread timing, and prefetching or not gives the same batches.
 
 Yielded batches are *views into reused buffers*: they are valid until the next batch is
 requested. Copy them to keep them.
@@ -173,6 +179,8 @@ class BatchPipeline:
     gives one full batch per epoch. shuffle_rng draws one permutation per epoch.
     augmenter: an ``engine.augment.Augmenter`` (or anything with ``.enabled`` and
     ``.apply(batch, out=None)``); used for image data only and only when enabled.
+    prefetch: augmented batches are prepared one ahead in a background thread (True) or in
+    the calling thread when requested (False); the batches are the same either way.
     """
 
     def __init__(
@@ -185,6 +193,7 @@ class BatchPipeline:
         *,
         dtype: str | np.dtype = "float32",
         augmenter=None,
+        prefetch: bool = True,
     ):
         self.X = data.X
         self.y = np.asarray(data.y, dtype=np.int64)
@@ -201,6 +210,7 @@ class BatchPipeline:
             self.is_image and augmenter is not None and getattr(augmenter, "enabled", False)
         )
         self._augmenter = augmenter if self.augmenting else None
+        self.prefetching = self.augmenting and bool(prefetch)
         self._perm = np.empty(self.n, dtype=np.intp)
         self._Xn: np.ndarray | None = None  # whole normalized set (vector data)
         self._Xperm: np.ndarray | None = None
@@ -212,7 +222,7 @@ class BatchPipeline:
             self._yperm = np.empty_like(self.y)
             self._buffers: list[_Buffers] = []
         else:
-            n_buf = 2 if self.augmenting else 1
+            n_buf = 2 if self.prefetching else 1
             self._buffers = [
                 _Buffers(self.X, self.batch_size, self.norm.n_features, self.dtype, self.augmenting)
                 for _ in range(n_buf)
@@ -226,7 +236,7 @@ class BatchPipeline:
         self._perm[:] = self._rng.permutation(self.n)
         if self._Xn is not None:
             return self._epoch_prenormalized()
-        if self.augmenting:
+        if self.prefetching:
             return self._epoch_threaded()
         return self._epoch_gathered()
 

@@ -36,7 +36,29 @@ epoch's metrics (the records themselves stay as measured).
 
 Determinism: init, shuffling, dropout, augmentation and the train-metric subset draw from
 separate generators spawned from ``cfg.training.seed``; the same seed gives the same records
-bitwise apart from ``seconds`` and ``samples_per_sec``.
+bitwise apart from ``seconds`` and ``samples_per_sec`` (on one machine with the same BLAS
+thread setting: OpenBLAS's sums differ in the last bits between thread counts).
+
+Threads (see :mod:`engine.blas`): a network whose mini-batch step needs less than
+:data:`SMALL_STEP_FLOP` of matrix products trains with ONE BLAS thread. Its products are
+too small for a second thread to save more than a fraction of a millisecond per step on an
+idle machine, while OpenBLAS's threads wait for each other at the end of every product: on
+the 2-core build machine with other programs running, a 2-128-128-2 step took 69 ms with 2
+BLAS threads against 0.36 ms with 1 (load average 5). Larger networks keep the BLAS setting in force when
+the Trainer is built (by default one thread per core; set ``OPENBLAS_NUM_THREADS=1`` on a
+machine that other heavy programs share), except when augmenting. An augmented run also
+trains with one BLAS thread, and the batch pipeline prepares the next augmented batch in a
+background thread on the core BLAS leaves free. Two BLAS threads plus that producer are
+three busy threads on two cores: they take cores from each other and BLAS's threads wait for
+the slowest at the end of every product. Measured on the 2-core machine (3072-512-256-3,
+batch 128, 5,000 images, 10 interleaved epochs each, light load; seconds per epoch, median /
+worst): 1 BLAS thread + producer 0.89 / 1.02; 2 + producer 0.93 / 5.0; 2 BLAS threads
+augmenting in the training thread 0.91 / 3.0 (best epochs 0.78, 0.74, 0.72: on an idle
+machine the three are alike). Without augmentation: 0.72 / 6.3 with 2 threads, 0.87 / 1.25
+with 1. The limit holds while the trainer computes an epoch and is lifted while the caller holds a
+record. Without a free core (one-core machines) augmentation runs in the training thread.
+The choices depend only on the configuration, the BLAS setting and the core count, never on
+timing, so runs stay reproducible.
 """
 
 from __future__ import annotations
@@ -49,6 +71,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from engine import blas
 from engine.batches import BatchPipeline, EvalSet
 from engine.config import AugmentConfig, ExperimentConfig
 from engine.dataset import ArraySet, PreparedData
@@ -71,6 +94,17 @@ METRIC_KEYS = (
 )
 STOP_REASONS = ("completed", "early_stopping", "diverged", "cancelled")
 TRAIN_EVAL_MAX = 10_000  # train metrics on at most this many samples (a fixed seeded subset)
+# Matrix-product work of one mini-batch step below which training uses one BLAS thread:
+# about 2 ms of products on one core of the build machine (~80 GFLOP/s per core).
+SMALL_STEP_FLOP = 150e6
+
+
+def step_flop(layer_sizes, batch_size: int) -> float:
+    """FLOPs of the matrix products of one training step: forward X·W and backward dW for
+    every layer, dX for every layer but the first (2·m·n·k each)."""
+    pairs = list(zip(layer_sizes[:-1], layer_sizes[1:]))
+    mac = sum(a * b for a, b in pairs)
+    return 2.0 * batch_size * (2 * mac + sum(a * b for a, b in pairs[1:]))
 
 
 def json_number(x: float) -> float | None:
@@ -178,6 +212,11 @@ class Trainer:
                 augmenter = Augmenter(cfg.augment, tuple(data.input_shape), augment_rng)
             else:
                 self.notes.append("Augmentation applies to image data only; it is ignored for this 2-D data.")
+        # BLAS threads while training (None: keep the setting in force); see the module docstring
+        small = step_flop(self.layer_sizes, self.batch_size) < SMALL_STEP_FLOP
+        self.blas_threads: int | None = 1 if small or (augmenter is not None and augmenter.enabled) else None
+        current = blas.threads()  # None: not a controllable OpenBLAS, assume it uses every core
+        threads_in_run = None if current is None else (self.blas_threads or current)
         self.pipeline = BatchPipeline(
             data.train,
             self.batch_size,
@@ -186,6 +225,8 @@ class Trainer:
             shuffle_rng,
             dtype=self.dtype,
             augmenter=augmenter,
+            # a producer thread only pays when BLAS leaves a core free (unknown BLAS: assume not)
+            prefetch=threads_in_run is not None and threads_in_run < blas.cpu_count(),
         )
         train_eval = data.train
         if n_train > TRAIN_EVAL_MAX:
@@ -234,9 +275,16 @@ class Trainer:
         if self._started:
             raise RuntimeError("Trainer.run() can be called only once")
         self._started = True
+        loop = self._loop()
         try:
-            yield from self._loop()
+            while True:
+                with blas.limited(self.blas_threads):  # lifted while the caller holds the record
+                    record = next(loop, None)
+                if record is None:
+                    return
+                yield record
         finally:
+            loop.close()
             if self.result is None:  # the caller closed the generator, or an error escaped
                 last = self.history[-1].epoch if self.history else 0
                 self._finish("cancelled", f"training was stopped by the caller after epoch {last}", last)

@@ -1,0 +1,148 @@
+"""BLAS thread control (engine.blas) and the trainer's thread policy: which runs limit BLAS to
+one thread, that the limit is lifted between epochs and after the run, and that prefetching
+augmented batches or not gives the same batches."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from engine import blas
+from engine import trainer as trainer_mod
+from engine.augment import Augmenter
+from engine.batches import BatchPipeline
+from engine.config import AugmentConfig, from_dict
+from engine.dataset import ArraySet, PreparedData
+from engine.normalization import fit_standardizer
+from engine.trainer import SMALL_STEP_FLOP, Trainer, step_flop
+
+needs_openblas = pytest.mark.skipif(
+    blas.threads() is None, reason="NumPy's BLAS is not a controllable OpenBLAS"
+)
+
+
+def image_data(n=60, shape=(6, 6, 3), n_classes=3, seed=0) -> PreparedData:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = (
+        rng.integers(0, 120, size=(n, *shape)).astype(np.uint8)
+        + (y * 60).astype(np.uint8)[:, None, None, None]
+    )
+    tr, dv = np.arange(0, n, 2), np.arange(1, n, 2)
+    mean, std = fit_standardizer(X[tr], is_image=True)
+    return PreparedData(
+        train=ArraySet(X[tr], y[tr]),
+        dev=ArraySet(X[dv], y[dv]),
+        test=ArraySet(X[:0], y[:0]),
+        classes=[f"c{i}" for i in range(n_classes)],
+        input_shape=shape,
+        norm_mean=mean,
+        norm_std=std,
+    )
+
+
+def vector_data(n=40, nf=2) -> PreparedData:
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, nf)) + y[:, None]
+    return PreparedData(
+        train=ArraySet(X[: n // 2], y[: n // 2]),
+        dev=ArraySet(X[n // 2 :], y[n // 2 :]),
+        test=ArraySet(X[:0], y[:0]),
+        classes=["a", "b"],
+        input_shape=(nf,),
+        norm_mean=np.zeros(nf),
+        norm_std=np.ones(nf),
+    )
+
+
+def test_step_flop_counts_forward_dw_and_dx_but_not_the_input_dx():
+    # 784-512-256-10 at batch 128: forward and dW 2·128·(784·512 + 512·256 + 256·10) each,
+    # dX 2·128·(512·256 + 256·10)
+    mac = 784 * 512 + 512 * 256 + 256 * 10
+    assert step_flop([784, 512, 256, 10], 128) == 2 * 128 * (2 * mac + 512 * 256 + 256 * 10)
+    assert step_flop([2, 128, 128, 2], 64) < SMALL_STEP_FLOP < step_flop([784, 512, 256, 10], 128)
+
+
+@needs_openblas
+def test_set_threads_returns_the_previous_count_and_limited_restores_it():
+    before = blas.threads()
+    assert blas.default_threads() >= 1
+    with blas.limited(1) as previous:
+        assert previous == before
+        assert blas.threads() == 1
+    assert blas.threads() == before
+    with blas.limited(None):  # None leaves the count alone
+        assert blas.threads() == before
+
+
+@needs_openblas
+def test_small_network_trains_with_one_blas_thread_and_restores_the_setting():
+    cfg = from_dict({"model": {"hidden": [8]}, "training": {"epochs": 3, "batch_size": 8}})
+    trainer = Trainer(cfg, vector_data())
+    assert trainer.blas_threads == 1
+    before = blas.threads()
+    seen = []
+    original = trainer.network.train_step
+
+    def spy(*args, **kwargs):
+        seen.append(blas.threads())
+        return original(*args, **kwargs)
+
+    trainer.network.train_step = spy
+    for _ in trainer.run():
+        assert blas.threads() == before  # lifted while the caller holds a record
+    assert seen and set(seen) == {1}
+    assert blas.threads() == before
+
+
+def test_large_network_keeps_the_blas_setting(monkeypatch):
+    monkeypatch.setattr(trainer_mod, "SMALL_STEP_FLOP", 0.0)
+    cfg = from_dict({"model": {"hidden": [8]}, "training": {"epochs": 1, "batch_size": 8}})
+    assert Trainer(cfg, vector_data()).blas_threads is None
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_augmented_runs_use_one_blas_thread_and_prefetch_only_with_a_free_core(monkeypatch, cores):
+    monkeypatch.setattr(trainer_mod, "SMALL_STEP_FLOP", 0.0)  # even a "large" network
+    monkeypatch.setattr(blas, "cpu_count", lambda: cores)
+    cfg = from_dict(
+        {"model": {"hidden": [8]}, "augment": {"hflip": 0.5}, "training": {"epochs": 2, "batch_size": 8}}
+    )
+    trainer = Trainer(cfg, image_data())
+    assert trainer.blas_threads == 1 and trainer.pipeline.augmenting
+    expect_prefetch = blas.threads() is not None and cores > 1
+    assert trainer.pipeline.prefetching == expect_prefetch
+    before = threading.active_count()
+    assert [r.epoch for r in trainer.run()] == [1, 2]
+    assert threading.active_count() == before
+
+
+def test_prefetching_or_not_gives_the_same_augmented_batches():
+    data = image_data()
+    runs = []
+    for prefetch in (True, False):
+        aug = Augmenter(
+            AugmentConfig(hflip=0.5, rotate_deg=10.0, noise_std=0.05, contrast=0.2),
+            data.input_shape,
+            np.random.default_rng(3),
+        )
+        pipe = BatchPipeline(
+            ArraySet(data.train.X, np.arange(len(data.train))),
+            7,
+            data.norm_mean,
+            data.norm_std,
+            np.random.default_rng(1),
+            augmenter=aug,
+            prefetch=prefetch,
+        )
+        assert pipe.prefetching == prefetch
+        before = threading.active_count()
+        runs.append([(xb.copy(), yb.copy()) for _ in range(2) for xb, yb in pipe.epoch()])
+        assert threading.active_count() == before
+    assert len(runs[0]) == len(runs[1]) == 2 * 5
+    for (xa, ya), (xb, yb) in zip(*runs):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)
