@@ -25,6 +25,10 @@ from PySide6.QtWidgets import (
 from gui.state import ExperimentState
 
 BAR_COLORS = ("#7f7f7f", "#1f77b4", "#ff7f0e")  # human, train, dev
+# The bar plot's top stays put while the tallest bar (or gap label) is between 1/BARS_TOP_MAX
+# and 1/BARS_TOP_MIN of it; a new top is BARS_TOP x the tallest bar. Live updates then move the
+# bars without re-generating the axis (and without the second paint a range change causes).
+BARS_TOP, BARS_TOP_MIN, BARS_TOP_MAX = 1.25, 1.15, 1.6
 
 
 def _pct(v: float | None) -> str:
@@ -42,6 +46,8 @@ class DiagnosisPanel(QWidget):
         self.dev_error: float | None = None
         self.diagnosis: Any = None
         self._shown_verdict: str | None = None
+        self._shown_bars: tuple | None = None  # what the bar plot shows, at display precision
+        self._bars_top: float | None = None
 
         self.human_spin = QDoubleSpinBox()
         self.human_spin.setObjectName("humanErrorSpin")
@@ -69,6 +75,11 @@ class DiagnosisPanel(QWidget):
         self.steps_label.setMinimumHeight(60)
         self.steps_label.viewport().setAutoFillBackground(False)
 
+        # values wide enough for any percentage: a changing label width would re-lay the panel
+        # out and resize (repaint) the bar plot during a run
+        value_width = self.train_label.fontMetrics().horizontalAdvance("−100.00 %  ")
+        for label in (self.train_label, self.dev_label, self.bias_label, self.variance_label):
+            label.setMinimumWidth(value_width)
         form = QFormLayout()
         form.addRow("Human-level error", self.human_spin)
         form.addRow("Train error", self.train_label)
@@ -84,6 +95,12 @@ class DiagnosisPanel(QWidget):
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
         item.setLabel("left", "error %")
+        # fixed room for the tick labels ("0.05" … "120"): a left axis that widens with them
+        # re-lays the plot out after the paint that found out, which then paints again
+        item.getAxis("left").setStyle(
+            autoExpandTextSpace=False,
+            tickTextWidth=self.bars_plot.fontMetrics().horizontalAdvance("0.00"),
+        )
         item.getAxis("bottom").setTicks([[(0, "human"), (1, "train"), (2, "dev")]])
         self.bars = pg.BarGraphItem(x=[0, 1, 2], height=[0, 0, 0], width=0.6, brushes=list(BAR_COLORS))
         item.addItem(self.bars)
@@ -168,6 +185,11 @@ class DiagnosisPanel(QWidget):
 
     def _draw_bars(self, human: float, train: float | None, dev: float | None) -> None:
         h = [100 * human, 100 * (train or 0.0), 100 * (dev or 0.0)]
+        # live updates come at 10 Hz; repaint only when a number as shown (0.01 %) changes
+        shown = (train is None or dev is None, *(round(v, 2) for v in h))
+        if shown == self._shown_bars:
+            return
+        self._shown_bars = shown
         self.bars.setOpts(height=h)
         if train is None or dev is None:
             self.bias_gap.setData([], [])
@@ -175,7 +197,7 @@ class DiagnosisPanel(QWidget):
             self.bias_text.setText("")
             self.var_text.setText("")
             # an empty plot would autorange to a meaningless ±1e-304 axis
-            self.bars_plot.getPlotItem().setYRange(0, max(10.0, 125 * human), padding=0)
+            self._set_bars_top(max(10.0, 125 * human), exact=True)
             return
         # gaps drawn as vertical brackets between neighbouring bars
         self.bias_gap.setData([0.5, 0.5], [h[0], h[1]])
@@ -184,5 +206,17 @@ class DiagnosisPanel(QWidget):
         self.bias_text.setPos(0.5, max(h[0], h[1]))
         self.var_text.setText(f"var {h[2] - h[1]:.1f}")
         self.var_text.setPos(1.5, max(h[1], h[2]))
-        top = max(h + [1.0])
-        self.bars_plot.getPlotItem().setYRange(0, top * 1.25, padding=0)
+        self._set_bars_top(max(h + [1.0]))
+
+    def _set_bars_top(self, tallest: float, exact: bool = False) -> None:
+        """Top of the bar plot: kept while it fits ``tallest`` (see BARS_TOP), else BARS_TOP x it."""
+        top = self._bars_top
+        if exact:
+            top = tallest
+        elif top is None or not BARS_TOP_MIN * tallest <= top <= BARS_TOP_MAX * tallest:
+            top = BARS_TOP * tallest
+        if top != self._bars_top:
+            self._bars_top = top
+            vb = self.bars_plot.getPlotItem().getViewBox()
+            vb.setYRange(0, top, padding=0)
+            vb.updateMatrix()  # now, not inside the paint (which would then paint again)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPainter, QPicture
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -47,6 +47,15 @@ LAYER_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728"
 RUN_COLORS = ["#17becf", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#2ca02c"]
 SERIES = ("train_loss", "dev_loss", "train_acc", "dev_acc", "weight_norm")
 GRAD_FLOOR = 1e-12  # grad norms are shown on a log axis; zero would be -inf
+OVERLAY_PART = {"dev_loss": "loss", "dev_acc": "acc", "weight_norm": "weight"}
+
+# While a run trains the view sets each plot's range itself (pyqtgraph's auto-range would
+# refit inside the paint, which schedules a second paint and regenerates both axes each
+# time). The range changes only when the data leave it (then with headroom on that side)
+# or fill less than 1/RANGE_SLACK of it, so most redraws reuse the cached axis pictures.
+RANGE_PAD = 0.05  # fraction of the data span kept free around the curves
+RANGE_HEADROOM = 0.25  # extra room, as a fraction of the span, on the side the data grew
+RANGE_SLACK = 1.5  # refit when the data cover less than 1/RANGE_SLACK of the range
 
 
 def run_color(index: int) -> str:
@@ -64,6 +73,55 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
             s = weight * s + (1.0 - weight) * x
         out[i] = s
     return out
+
+
+def follow_range(
+    current: tuple[float, float] | None,
+    lo: float,
+    hi: float,
+    pad: float = RANGE_PAD,
+    headroom: float = RANGE_HEADROOM,
+    slack: float = RANGE_SLACK,
+) -> tuple[float, float]:
+    """Range that shows data spanning [lo, hi]: ``current`` while the data stay inside it and
+    fill at least 1/slack of it, otherwise [lo, hi] padded by ``pad`` of the span, with
+    ``headroom`` more on each side the data left ``current`` through."""
+    span = hi - lo
+    if not span > 0:
+        span = abs(hi) * 0.1 or 1.0
+    if current is not None:
+        c0, c1 = current
+        if c0 <= lo and hi <= c1 and c1 - c0 <= slack * span * (1.0 + 2.0 * pad):
+            return current
+    new_lo, new_hi = lo - pad * span, hi + pad * span
+    if current is not None:
+        if hi > current[1]:
+            new_hi += headroom * span
+        if lo < current[0]:
+            new_lo -= headroom * span
+    return (new_lo, new_hi)
+
+
+def _finite_extent(values: np.ndarray, log: bool = False) -> tuple[float, float] | None:
+    """(min, max) of the finite values (of log10 of the positive ones when log), or None."""
+    v = np.asarray(values, dtype=float)
+    if log:
+        v = v[v > 0]
+        if not len(v):
+            return None
+        v = np.log10(v)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    return float(v.min()), float(v.max())
+
+
+def _merge_extent(a: tuple[float, float] | None, b: tuple[float, float] | None):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), max(a[1], b[1])
 
 
 def _fmt(v: float) -> str:
@@ -147,6 +205,20 @@ class _Overlay:
     values: dict[str, np.ndarray]
     items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
     visible: bool = True
+    extents: dict[tuple, tuple | None] = field(default_factory=dict)  # cached, see below
+
+    def y_extent(self, key: str, error: bool, log: bool) -> tuple[float, float] | None:
+        """y extent of one series as drawn (1 − acc when error, log10 on a log axis)."""
+        k = (key, error, log)
+        if k not in self.extents:
+            v = self.values[key]
+            self.extents[k] = _finite_extent(1.0 - v if error and key == "dev_acc" else v, log)
+        return self.extents[k]
+
+    def x_extent(self) -> tuple[float, float] | None:
+        if "x" not in self.extents:
+            self.extents["x"] = _finite_extent(self.epochs)
+        return self.extents["x"]
 
 
 class CurvesView(QWidget):
@@ -168,6 +240,12 @@ class CurvesView(QWidget):
         self._dirty = False
         self._overlays: dict[str, _Overlay] = {}
         self.redraw_count = 0  # how many times curves were redrawn (tests check it is bounded)
+        # live range handling: parts whose range the view sets, and the range it last set
+        self._managed: set[str] = set()
+        self._ranges: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
+        self._marker_state: dict[int, tuple] = {}  # what the markers of each plot show
+        self._pen_faint: dict[str, bool] = {}  # raw curve drawn with the faint pen
+        self._hover_epoch: int | None = None
 
         # view options
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
@@ -203,6 +281,19 @@ class CurvesView(QWidget):
         self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
         self.acc_plot.getPlotItem().addLegend(offset=(-10, -10))
         self.grad_plot.getPlotItem().addLegend(offset=(-10, 10))
+        self._plots = {
+            "loss": self.loss_plot,
+            "acc": self.acc_plot,
+            "weight": self.weight_plot,
+            "grad": self.grad_plot,
+        }
+        for part, plot in self._plots.items():  # the user zoomed, panned or pressed "A"
+            plot.getPlotItem().sigRangeChangedManually.connect(
+                lambda _mask, part=part: self._managed.discard(part)
+            )
+            plot.getPlotItem().getViewBox().sigResized.connect(
+                lambda vb, part=part: part in self._managed and vb.updateMatrix()
+            )
 
         self._raw: dict[str, pg.PlotDataItem] = {}
         self._smooth: dict[str, pg.PlotDataItem] = {}
@@ -311,6 +402,9 @@ class CurvesView(QWidget):
         item.showGrid(x=True, y=True, alpha=0.2)
         for axis in ("left", "bottom"):
             item.getAxis(axis).enableAutoSIPrefix(False)  # "loss (x0.001)" confuses readers
+            # major and minor ticks/grid lines only: the faint sub-minor grid (~40 lines per
+            # axis) made replaying the axis pictures cost ~2 ms per paint
+            item.getAxis(axis).setStyle(maxTickLevel=1, maxTextLevel=1)
         item.setMenuEnabled(True)
         w.setMinimumSize(260, 180)
         return w
@@ -325,16 +419,20 @@ class CurvesView(QWidget):
         self._grad_array = np.empty((0, 0))
         self._ema_cache.clear()
         self._best_epoch = self._stop_epoch = self._stop_reason = None
-        for item in self._grad_items:
-            self.grad_plot.removeItem(item)
-            self.grad_plot.getPlotItem().legend.removeItem(item)
-        self._grad_items = []
+        for item in self._grad_items:  # kept: creating items and legend rows costs ~30 ms
+            item.setData([], [])
         for line in self._best_lines + self._stop_lines:
             line.setVisible(False)
         for sym in self._best_symbols:
             sym.clear()
+        self._marker_state.clear()
         self._dirty = True
         self._set_antialias(False)
+        # the view follows the data itself while live (see RANGE_SLACK)
+        self._managed = set(PLOT_PARTS)
+        self._ranges.clear()
+        for plot in self._plots.values():
+            plot.getPlotItem().getViewBox().disableAutoRange()
         self._redraw()
         self._timer.start()
 
@@ -359,6 +457,10 @@ class CurvesView(QWidget):
         """Final redraw and stop the timer."""
         self._timer.stop()
         self._set_antialias(True)
+        for part in self._managed:  # pyqtgraph's auto-range again; a user's zoom is kept
+            self._plots[part].getPlotItem().getViewBox().enableAutoRange()
+        self._managed = set()
+        self._ranges.clear()
         self._redraw()
 
     def show_history(self, metrics: list[dict], summary: dict | None) -> None:
@@ -389,6 +491,10 @@ class CurvesView(QWidget):
             out[k] = list(self._hist[k])
         out["grad_norms"] = [list(g) for g in self._grad_hist]
         return out
+
+    def follows_data(self, part: str) -> bool:
+        """True while the view sets this plot's range itself (a live run the user has not zoomed)."""
+        return part in self._managed
 
     def best_epoch(self) -> int | None:
         return self._best_epoch
@@ -428,14 +534,17 @@ class CurvesView(QWidget):
             ov.items[k] = item
         self._overlays[key] = ov
         self._draw_overlay(ov)
+        if self._managed:  # live ranges include the overlays
+            self._dirty_parts.update(OVERLAY_PART.values())
 
     def remove_overlay(self, key: str) -> None:
         ov = self._overlays.pop(key, None)
         if ov is None:
             return
         for k, item in ov.items.items():
-            plot = {"dev_loss": self.loss_plot, "dev_acc": self.acc_plot, "weight_norm": self.weight_plot}[k]
-            plot.removeItem(item)
+            self._plots[OVERLAY_PART[k]].removeItem(item)
+        if self._managed:
+            self._dirty_parts.update(OVERLAY_PART.values())
 
     def set_overlay_visible(self, key: str, visible: bool) -> None:
         ov = self._overlays.get(key)
@@ -443,6 +552,8 @@ class CurvesView(QWidget):
             ov.visible = visible
             for item in ov.items.values():
                 item.setVisible(visible)
+            if self._managed:  # a shown or hidden overlay can change the live ranges
+                self._dirty_parts.update(OVERLAY_PART.values())
 
     def overlay_keys(self) -> list[str]:
         return list(self._overlays)
@@ -486,8 +597,11 @@ class CurvesView(QWidget):
 
     def _redraw_part(self, part: str) -> None:
         x = np.asarray(self._epochs, dtype=float)
+        drawn: list[np.ndarray] = []  # the y arrays drawn (before a log axis maps them)
         if part == "grad":
-            self._redraw_grad(x)
+            g = self._redraw_grad(x)
+            if g is not None:
+                drawn.append(g)
         else:
             w = self.smoothing_weight()
             show_error = self.error_check.isChecked()
@@ -495,21 +609,69 @@ class CurvesView(QWidget):
                 y = np.asarray(self._hist[key], dtype=float)
                 if show_error and key.endswith("_acc"):
                     y = 1.0 - y
+                drawn.append(y)
                 raw, smooth = self._raw[key], self._smooth[key]
                 raw.setData(x, y)
-                if w > 0 and len(y):
+                faint = bool(w > 0 and len(y))
+                if faint:  # an EMA stays inside the raw curve's range
                     smooth.setData(x, self._smoothed(key, y, w, show_error))
-                    smooth.setVisible(True)
-                    raw.setPen(raw.property("faint_pen"))
-                else:
-                    smooth.setVisible(False)
-                    raw.setPen(raw.property("full_pen"))
+                smooth.setVisible(faint)
+                if self._pen_faint.get(key) is not faint:  # setPen re-runs updateItems
+                    self._pen_faint[key] = faint
+                    raw.setPen(raw.property("faint_pen" if faint else "full_pen"))
         self._draw_markers(PLOT_PARTS.index(part))
+        if part in self._managed:
+            self._follow_data(part, drawn)
 
-    def _redraw_grad(self, x: np.ndarray) -> None:
-        if not self._grad_hist:
+    def _data_extent(self, part: str, drawn: list[np.ndarray]):
+        """((x0, x1), (y0, y1)) of what a plot shows, in view units (log10 on a log axis):
+        the live curves and the visible overlays. None when there is nothing to show."""
+        if not self._epochs:
+            return None
+        log = part == "grad" or (part == "loss" and self.log_check.isChecked())
+        xs = (float(min(self._epochs)), float(max(self._epochs)))
+        ys = None
+        for y in drawn:
+            ys = _merge_extent(ys, _finite_extent(y, log))
+        error = self.error_check.isChecked()
+        for ov in self._overlays.values():
+            for key, ov_part in OVERLAY_PART.items():
+                if ov.visible and ov_part == part and ov.y_extent(key, error, log) is not None:
+                    ys = _merge_extent(ys, ov.y_extent(key, error, log))
+                    xs = _merge_extent(xs, ov.x_extent())
+        return None if ys is None else (xs, ys)
+
+    def _follow_data(self, part: str, drawn: list[np.ndarray]) -> None:
+        """Live: set the plot's range to follow the data (hysteresis: see follow_range)."""
+        vb = self._plots[part].getPlotItem().getViewBox()
+        last = self._ranges.get(part)
+        if any(vb.autoRangeEnabled()) or (last is not None and not _same_range(vb.targetRange(), last)):
+            self._managed.discard(part)  # someone else (menu, "A" button, a zoom) set the range
             return
+        ext = self._data_extent(part, drawn)
+        if ext is None:
+            return
+        (x0, x1), (y0, y1) = ext
+        xr = follow_range(last and last[0], x0 - 0.5, x1 + 0.5, pad=0.0)
+        yr = follow_range(last and last[1], y0, y1)
+        if (xr, yr) != last:
+            vb.setRange(xRange=xr, yRange=yr, padding=0)
+            # apply the new transform now: inside the paint (pyqtgraph's default) the items
+            # it moves (marker labels, clipped curves) would schedule a second paint
+            vb.updateMatrix()
+            self._ranges[part] = (xr, yr)
+            if last is None or yr != last[1]:  # the left axis changes with the y range only
+                _prepare_axis_picture(self._plots[part].getPlotItem())
+
+    def _redraw_grad(self, x: np.ndarray) -> np.ndarray | None:
+        """Draw the per-layer gradient norms; returns the (epochs, layers) matrix drawn."""
+        if not self._grad_hist:
+            return None
         n_layers = len(self._grad_hist[-1])
+        while len(self._grad_items) > n_layers:  # fewer layers than the previous run
+            item = self._grad_items.pop()
+            self.grad_plot.removeItem(item)
+            self.grad_plot.getPlotItem().legend.removeItem(item)
         while len(self._grad_items) < n_layers:
             i = len(self._grad_items)
             item = pg.PlotDataItem(
@@ -523,6 +685,7 @@ class CurvesView(QWidget):
         g = self._grad_matrix(n_layers)
         for i, item in enumerate(self._grad_items):
             item.setData(x, g[:, i])
+        return g
 
     def _set_antialias(self, on: bool) -> None:
         """Antialiased curves cost several times more to paint: off while live, on at rest."""
@@ -566,20 +729,26 @@ class CurvesView(QWidget):
     def _draw_markers(self, index: int) -> None:
         """Best-epoch and early-stop markers of one plot (0 loss, 1 accuracy, 2 weight, 3 grad)."""
         best = self._best_epoch
-        if best is not None and best in self._epochs:
+        stop = self.stop_marker_epoch()
+        star = None
+        if best is not None and best in self._epochs and index < 2:
             i = self._epochs.index(best)
-            self._best_lines[index].setValue(best)
-            self._best_lines[index].setVisible(True)
             if index == 0:
                 dev_loss = self._hist["dev_loss"][i]
-                y_loss = math.log10(dev_loss) if self.log_check.isChecked() and dev_loss > 0 else dev_loss
-                self._best_symbols[0].setData([best], [y_loss])
-            elif index == 1:
-                dev_acc = self._hist["dev_acc"][i]
+                star = math.log10(dev_loss) if self.log_check.isChecked() and dev_loss > 0 else dev_loss
+            else:
+                star = self._hist["dev_acc"][i]
                 if self.error_check.isChecked():
-                    dev_acc = 1.0 - dev_acc
-                self._best_symbols[1].setData([best], [dev_acc])
-        stop = self.stop_marker_epoch()
+                    star = 1.0 - star
+        shown = (best if best in self._epochs else None, star, stop)
+        if self._marker_state.get(index) == shown:
+            return  # unchanged: touching the items would still re-layout and repaint them
+        self._marker_state[index] = shown
+        if shown[0] is not None:
+            self._best_lines[index].setValue(best)
+            self._best_lines[index].setVisible(True)
+            if index < 2:
+                self._best_symbols[index].setData([best], [star])
         line = self._stop_lines[index]
         if stop is not None:
             line.setValue(stop)
@@ -590,7 +759,10 @@ class CurvesView(QWidget):
         self._redraw()
 
     def _on_log_toggled(self, checked: bool) -> None:
-        self.loss_plot.getPlotItem().setLogMode(y=checked)
+        self.loss_plot.getPlotItem().setLogMode(y=checked)  # this re-enables auto-range
+        if "loss" in self._managed:  # live: keep following the data, now in log10 units
+            self.loss_plot.getPlotItem().getViewBox().disableAutoRange()
+            self._ranges.pop("loss", None)
         self._redraw()
 
     def _on_error_toggled(self, checked: bool) -> None:
@@ -638,10 +810,47 @@ class CurvesView(QWidget):
         epoch = self.nearest_epoch(x)
         if epoch is None:
             return
-        for line in self._cross_lines:
-            line.setValue(epoch)
-            line.setVisible(True)
+        if epoch != self._hover_epoch or not self._cross_lines[0].isVisible():
+            self._hover_epoch = epoch  # a new epoch: move the crosshairs (repaints four plots)
+            for line in self._cross_lines:
+                line.setValue(epoch)
+                line.setVisible(True)
         self.hover_label.setText(self.hover_text(epoch))
+
+
+def _prepare_axis_picture(plot_item: pg.PlotItem) -> None:
+    """Build the left axis picture now, as AxisItem.paint would, so that labels needing a
+    wider axis re-lay the plot out before its paint, not after it (two more paints)."""
+    axis = plot_item.getAxis("left")
+    width = getattr(axis, "textWidth", None)
+    if width is None:  # not the pyqtgraph AxisItem this mirrors: let the paint build it
+        return
+    specs = None
+    picture = QPicture()
+    painter = QPainter(picture)
+    try:
+        if axis.style["tickFont"]:
+            painter.setFont(axis.style["tickFont"])
+        specs = axis.generateDrawSpecs(painter)
+        if specs is not None:
+            axis.drawPicture(painter, *specs)
+    finally:
+        painter.end()
+    if specs is None:  # not laid out / not on screen yet: leave it to the paint
+        return
+    if axis.textWidth == width:
+        axis.picture = picture
+    else:  # resize the axis and view box now; the paint draws the axis at its new size
+        plot_item.layout.activate()
+
+
+def _same_range(target: list, ranges: tuple) -> bool:
+    """A ViewBox's targetRange still equals the ranges the view set (up to rounding)."""
+    for (a0, a1), (b0, b1) in zip(target, ranges):
+        tol = 1e-9 * max(1.0, abs(b1 - b0))
+        if abs(a0 - b0) > tol or abs(a1 - b1) > tol:
+            return False
+    return True
 
 
 class _DictRecord:

@@ -360,3 +360,181 @@ class _Rec:
         self.train_loss, self.train_acc, self.dev_acc, self.weight_norm = 1.0, 0.5, 0.5, 2.0
         self.grad_norms = (0.1, 0.2)
         self.best_epoch, self.stop_reason, self.message = 1, None, None
+
+
+class _LiveRec(_Rec):
+    """A record whose every curve moves, so the live ranges have something to follow."""
+
+    def __init__(self, epoch: int):
+        super().__init__(epoch, dev_loss=1.2 / epoch**0.5)
+        self.train_loss = 1.0 / epoch**0.5
+        self.train_acc, self.dev_acc = 1.0 - 0.4 / epoch, 1.0 - 0.5 / epoch
+        self.weight_norm = 3.0 + np.log(epoch)
+        self.grad_norms = (0.1 / epoch, 0.3 / epoch**2)
+        self.best_epoch = max(1, epoch - 2)
+
+
+def _count_plot_paints(monkeypatch) -> dict:
+    """Count paints of every pyqtgraph view by objectName."""
+    import pyqtgraph as pg
+
+    counts: dict[str, int] = {}
+    original = pg.GraphicsView.paintEvent
+
+    def counting(self, ev):
+        counts[self.objectName()] = counts.get(self.objectName(), 0) + 1
+        return original(self, ev)
+
+    monkeypatch.setattr(pg.GraphicsView, "paintEvent", counting)
+    return counts
+
+
+def _flush(qapp, times: int = 4) -> None:
+    for _ in range(times):
+        qapp.processEvents()
+
+
+def _settle(qtbot, paints: dict) -> None:
+    """Wait until the widgets stopped painting (first show, layout)."""
+    for _ in range(40):
+        before = sum(paints.values())
+        qtbot.wait(50)
+        if sum(paints.values()) == before:
+            return
+
+
+def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_data(qtbot, qapp, monkeypatch):
+    from gui.training_view import PLOT_PARTS, CurvesView
+
+    paints = _count_plot_paints(monkeypatch)  # before the widgets: PySide caches overrides
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    old = [{"epoch": e, "dev_loss": 2.0 / e, "dev_acc": 0.6, "weight_norm": 2.0} for e in range(1, 61)]
+    view.add_overlay("old run", old, "#17becf")
+    view.begin_run()
+    _settle(qtbot, paints)
+    paints.clear()
+    plots = {"loss": view.loss_plot, "acc": view.acc_plot, "weight": view.weight_plot, "grad": view.grad_plot}
+    names = {part: plot.objectName() for part, plot in plots.items()}
+    redraws = dict.fromkeys(PLOT_PARTS, 0)
+    redraw_part = view._redraw_part
+
+    def counting_redraw(part):
+        redraws[part] += 1
+        redraw_part(part)
+
+    monkeypatch.setattr(view, "_redraw_part", counting_redraw)
+    for epoch in range(1, 41):
+        view.add_record(_LiveRec(epoch))
+        for _ in PLOT_PARTS:  # the timer's ticks: one plot each
+            view._on_timer_timeout()
+            _flush(qapp)
+    qtbot.wait(50)
+    # each redraw of a plot is painted once: no second paint from auto-ranging inside the
+    # paint, no paint of the other plots
+    for part in PLOT_PARTS:
+        assert paints.get(names[part], 0) <= redraws[part] == 40, (part, paints, redraws)
+    # while live the view sets the ranges (no auto-range refit inside the paint) ...
+    hist = view.history()
+    data_y = {
+        "loss": (min(hist["train_loss"]), 2.0),  # the overlay's dev loss reaches 2.0
+        "acc": (min(hist["train_acc"] + hist["dev_acc"]), max(hist["train_acc"])),
+        "weight": (2.0, max(hist["weight_norm"])),
+        "grad": tuple(np.log10([0.3 / 40**2, 0.3])),  # log axis: view units are log10
+    }
+    for part, plot in plots.items():
+        vb = plot.getPlotItem().getViewBox()
+        assert view.follows_data(part) and not any(vb.autoRangeEnabled())
+        (x0, x1), (y0, y1) = vb.viewRange()
+        lo, hi = data_y[part]
+        assert x0 <= 1 and x1 >= 60 if part != "grad" else x1 >= 40  # overlay epochs too
+        assert y0 <= lo and y1 >= hi, (part, (y0, y1), (lo, hi))
+        assert y1 - y0 <= 2.0 * (hi - lo), (part, (y0, y1), (lo, hi))  # and it fits them
+    # a user's zoom during the run is kept; the other plots keep following
+    acc_vb = view.acc_plot.getPlotItem().getViewBox()
+    acc_vb.scaleBy((0.5, 0.5))
+    acc_vb.sigRangeChangedManually.emit([True, True])
+    zoomed = acc_vb.viewRange()
+    for epoch in range(41, 101):
+        view.add_record(_LiveRec(epoch))
+        for _ in PLOT_PARTS:
+            view._on_timer_timeout()
+    assert not view.follows_data("acc") and acc_vb.viewRange() == zoomed
+    loss_vb = view.loss_plot.getPlotItem().getViewBox()
+    assert view.follows_data("loss") and loss_vb.viewRange()[0][1] >= 100
+    # after the run pyqtgraph's auto-range is back (the user can zoom and press "A")
+    view.end_run()
+    for part, plot in plots.items():
+        assert all(plot.getPlotItem().getViewBox().autoRangeEnabled()) == (part != "acc")
+        assert not view.follows_data(part)
+
+
+def test_log_and_error_toggles_during_a_live_run_keep_the_range_on_the_data(qtbot, qapp):
+    from gui.training_view import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.show()
+    view.begin_run()
+    for epoch in range(1, 31):
+        view.add_record(_LiveRec(epoch))
+    view._redraw()
+    view.log_check.setChecked(True)  # loss now in log10 view units
+    view.error_check.setChecked(True)  # accuracy shown as 1 - accuracy
+    hist = view.history()
+    (_, _), (y0, y1) = view.loss_plot.getPlotItem().getViewBox().viewRange()
+    lo, hi = np.log10(min(hist["train_loss"])), np.log10(max(hist["dev_loss"]))
+    assert view.follows_data("loss") and y0 <= lo and hi <= y1 and y1 - y0 < 2 * (hi - lo)
+    (_, _), (y0, y1) = view.acc_plot.getPlotItem().getViewBox().viewRange()
+    err = 1.0 - np.array(hist["train_acc"] + hist["dev_acc"])
+    assert y0 <= err.min() and err.max() <= y1 and y1 - y0 < 2 * np.ptp(err)
+    view.end_run()
+    assert all(view.loss_plot.getPlotItem().getViewBox().autoRangeEnabled())
+
+
+def test_diagnosis_bars_repaint_only_when_a_shown_number_changes(qtbot, qapp, monkeypatch):
+    from gui.diagnosis_panel import DiagnosisPanel
+
+    paints = _count_plot_paints(monkeypatch)  # before the widgets: PySide caches overrides
+    panel = DiagnosisPanel(ExperimentState(from_dict(TINY)))
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    _settle(qtbot, paints)
+    paints.clear()
+    panel.set_errors(0.2, 0.3)
+    _flush(qapp)
+    assert paints.get("diagnosisBars", 0) == 1  # one paint, not a second one for the new range
+    for i in range(10):  # live updates whose numbers are the same at the shown precision
+        panel.set_errors(0.2 + 1e-8 * i, 0.3)
+        _flush(qapp)
+    assert paints.get("diagnosisBars", 0) == 1
+    panel.set_errors(0.19, 0.28)
+    _flush(qapp)
+    assert paints.get("diagnosisBars", 0) == 2
+    np.testing.assert_allclose(panel.bars.opts["height"], [0.0, 19.0, 28.0])
+    assert panel.bias_text.toPlainText() == "bias 19.0" and panel.var_text.toPlainText() == "var 9.0"
+
+
+def test_gradient_curves_are_reused_by_the_next_run(qtbot):
+    from gui.training_view import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.begin_run()
+    view.add_record(_LiveRec(1))
+    view.end_run()
+    items = view.grad_items()
+    assert len(items) == 2
+    view.begin_run()  # same items (no new legend rows), emptied until the first record
+    assert view.grad_items() == items and all(len(i.getData()[0] or ()) == 0 for i in items)
+    rec = _LiveRec(1)
+    rec.grad_norms = (0.5,)  # a network with one layer fewer
+    view.add_record(rec)
+    view.end_run()
+    assert view.grad_items() == items[:1]
+    assert len(view.grad_plot.getPlotItem().legend.items) == 1
+    np.testing.assert_allclose(10 ** items[0].getData()[1], [0.5])
