@@ -53,8 +53,10 @@ class Experiment:
         evaluate_test: bool = False,
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        max_blas_threads: int | None = None,
     ):
         self.cfg = validate(cfg)
+        self.max_blas_threads = max_blas_threads
         self.out_dir = Path(out_dir)
         self.data = data
         self.should_stop = should_stop
@@ -91,7 +93,9 @@ class Experiment:
             from engine.prepare import prepare_data
 
             self.data = prepare_data(self.cfg, progress=self.progress, cancel=self.cancel)
-        trainer = Trainer(self.cfg, self.data, should_stop=self.should_stop)
+        trainer = Trainer(
+            self.cfg, self.data, should_stop=self.should_stop, max_blas_threads=self.max_blas_threads
+        )
         with self._lock:
             self.trainer = trainer
             if self._paused:
@@ -153,11 +157,13 @@ def run_experiment(
     evaluate_test: bool = False,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    max_blas_threads: int | None = None,
 ) -> Experiment:
     """An Experiment ready to run: iterate ``.records()``; ``.summary`` is set when they end.
 
     should_stop is checked between mini-batches (a graceful stop, stop_reason "cancelled");
-    cancel is the data-loading cancel token (raises engine.errors.Cancelled).
+    cancel is the data-loading cancel token (raises engine.errors.Cancelled);
+    max_blas_threads caps BLAS threads (see engine.trainer.Trainer).
     """
     return Experiment(
         cfg,
@@ -167,6 +173,7 @@ def run_experiment(
         evaluate_test=evaluate_test,
         progress=progress,
         cancel=cancel,
+        max_blas_threads=max_blas_threads,
     )
 
 

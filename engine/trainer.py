@@ -178,8 +178,14 @@ class Trainer:
     """Trains one MLP on PreparedData according to cfg; see the module docstring."""
 
     def __init__(
-        self, cfg: ExperimentConfig, data: PreparedData, should_stop: Callable[[], bool] | None = None
+        self,
+        cfg: ExperimentConfig,
+        data: PreparedData,
+        should_stop: Callable[[], bool] | None = None,
+        max_blas_threads: int | None = None,
     ):
+        """max_blas_threads caps the BLAS threads of this run (the window passes cores − 1 so
+        its own thread keeps a core; two BLAS threads that lose a core wait for each other)."""
         from engine.network import MLP
         from engine.optimizers import make_optimizer
 
@@ -215,6 +221,9 @@ class Trainer:
         # BLAS threads while training (None: keep the setting in force); see the module docstring
         small = step_flop(self.layer_sizes, self.batch_size) < SMALL_STEP_FLOP
         self.blas_threads: int | None = 1 if small or (augmenter is not None and augmenter.enabled) else None
+        if max_blas_threads is not None:
+            cap = max(1, int(max_blas_threads))
+            self.blas_threads = cap if self.blas_threads is None else min(self.blas_threads, cap)
         current = blas.threads()  # None: not a controllable OpenBLAS, assume it uses every core
         threads_in_run = None if current is None else (self.blas_threads or current)
         self.pipeline = BatchPipeline(

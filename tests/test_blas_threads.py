@@ -146,3 +146,14 @@ def test_prefetching_or_not_gives_the_same_augmented_batches():
     for (xa, ya), (xb, yb) in zip(*runs):
         np.testing.assert_array_equal(ya, yb)
         np.testing.assert_array_equal(xa, xb)
+
+
+def test_max_blas_threads_caps_a_large_network(monkeypatch):
+    # the window passes cores - 1 so its own thread keeps a core; a cap never raises the count
+    monkeypatch.setattr(trainer_mod, "SMALL_STEP_FLOP", 0.0)  # every network counts as large
+    cfg = from_dict({"model": {"hidden": [8]}, "training": {"epochs": 1, "batch_size": 8}})
+    assert Trainer(cfg, vector_data()).blas_threads is None  # the BLAS setting in force
+    assert Trainer(cfg, vector_data(), max_blas_threads=1).blas_threads == 1
+    assert Trainer(cfg, vector_data(), max_blas_threads=0).blas_threads == 1
+    monkeypatch.setattr(trainer_mod, "SMALL_STEP_FLOP", 1e18)  # now small: one thread already
+    assert Trainer(cfg, vector_data(), max_blas_threads=8).blas_threads == 1
