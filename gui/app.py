@@ -19,8 +19,16 @@ from PySide6.QtWidgets import QApplication
 
 from gui.settings_store import APPLICATION, ORGANIZATION
 
-DEMO_EPOCHS = 40
-DEMO_L2 = 0.05
+# The demo shows what the tool is for: a big network overfits a small noisy set (dev loss
+# climbs, the weight norm grows), and the same run with L2 does not.
+DEMO_CONFIG = {
+    "data": {"source": "builtin:moons", "n_samples": 400, "noise": 0.25, "split": [0.25, 0.75], "seed": 2},
+    "model": {"hidden": [128, 128]},
+    "optimizer": {"name": "adam", "lr": 0.003},
+    "training": {"epochs": 300, "batch_size": 100},
+    "diagnosis": {"human_error": 0.03},
+}
+DEMO_L2 = 1.0
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -83,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_demo(app: QApplication, window, out: Path, status: dict) -> None:
     """Two short runs (plain, then L2) so the runs table and overlays show, then grab the window."""
+    from engine.config import from_dict
+
     window.show_dialogs = False
-    window.state.update("training", epochs=DEMO_EPOCHS)
+    window.state.set_config(from_dict(DEMO_CONFIG))
     step = {"n": 0}
 
     def grab() -> None:
