@@ -207,3 +207,30 @@ def test_main_py_shows_the_window_quickly(tmp_path):
     assert "window shown" in out.stdout
     assert elapsed < 30  # generous: the benchmark measures it properly
     assert not (Path.home() / ".config" / "RegLabTest").exists()
+
+
+def test_screenshot_option_trains_the_demo_and_writes_the_window_png(tmp_path):
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
+    shot = tmp_path / "window.png"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--screenshot", str(shot)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr
+    from PIL import Image
+
+    with Image.open(shot) as img:
+        assert img.format == "PNG"
+        assert img.size == (1400, 900)  # the demo's documented window size
+        # not a blank grab: a real window has many distinct colours (curves, text, scatter)
+        assert len(img.convert("RGB").getcolors(maxcolors=1_000_000)) > 500
+    assert not (tmp_path / "data").exists()  # the demo keeps its runs in a temporary folder
