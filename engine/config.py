@@ -463,7 +463,9 @@ def from_json(text: str, name: str = "config") -> ExperimentConfig:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        raise ConfigError(
+            f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
     return from_dict(raw)
 
 

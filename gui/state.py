@@ -50,7 +50,9 @@ class ExperimentState(QObject):
         self.config = config
         self.configChanged.emit("all")
 
-    def set_data(self, sources: dict[str, SourceData], prepared: PreparedData | None, error: str | None = None) -> None:
+    def set_data(
+        self, sources: dict[str, SourceData], prepared: PreparedData | None, error: str | None = None
+    ) -> None:
         self.sources = sources
         self.prepared = prepared
         self.prepare_error = error

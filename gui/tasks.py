@@ -60,7 +60,9 @@ class _Worker(QObject):
         except InputError as exc:
             self.errored.emit(self.run_id, str(exc))
         except MemoryError:
-            self.errored.emit(self.run_id, "Out of memory: try smaller images, fewer samples or a smaller network.")
+            self.errored.emit(
+                self.run_id, "Out of memory: try smaller images, fewer samples or a smaller network."
+            )
         except Exception as exc:  # shown in a dialog, never lost in a console
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.errored.emit(self.run_id, f"Unexpected error: {detail}")
