@@ -7,6 +7,7 @@ avoidable-bias and variance gaps labelled). Updated live while a run trains.
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -177,7 +178,8 @@ class DiagnosisPanel(QWidget):
         if d.verdict != self._shown_verdict:  # re-layout the recipe only when it changes
             self._shown_verdict = d.verdict
             self.verdict_label.setText(f"<b>Verdict: {d.verdict}</b>")
-            steps = "".join(f"<li>{s}</li>" for s in d.next_steps)
+            # the recipe is plain text ("keep_prob < 1"): escape it, or Qt eats "< 1) or …"
+            steps = "".join(f"<li>{html.escape(s)}</li>" for s in d.next_steps)
             self.steps_label.setHtml(
                 f"<b>Next steps</b><ul style='margin-left:-24px'>{steps}</ul>" if steps else ""
             )

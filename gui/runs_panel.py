@@ -167,9 +167,13 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# leaf names that mean nothing on their own ("enabled=True", "name=sgd"): shown by their section
+_SECTION_NAMED = {"early_stopping.enabled": "early_stopping", "optimizer.name": "optimizer"}
+
+
 def _short_names(keys: list[str]) -> dict[str, str]:
     """Last component of each dotted key, unless two keys share it (then the full key)."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
+    last = [_SECTION_NAMED.get(k, k.rsplit(".", 1)[-1]) for k in keys]
     return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
 
 

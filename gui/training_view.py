@@ -231,7 +231,8 @@ class CurvesView(QWidget):
         self._next_part = 0
         self._epochs: list[int] = []
         self._hist: dict[str, list[float]] = {k: [] for k in SERIES}
-        self._grad_hist: list[list[float]] = []
+        self._grad_hist: list[list[float]] = []  # floored at GRAD_FLOOR for the log plot
+        self._grad_raw: list[list[float]] = []  # the recorded values (CSV export, hover)
         self._grad_array = np.empty((0, 0))  # _grad_hist as a matrix, extended at each redraw
         self._ema_cache: dict[str, tuple[float, bool, np.ndarray]] = {}
         self._best_epoch: int | None = None
@@ -416,6 +417,7 @@ class CurvesView(QWidget):
         for v in self._hist.values():
             v.clear()
         self._grad_hist.clear()
+        self._grad_raw.clear()
         self._grad_array = np.empty((0, 0))
         self._ema_cache.clear()
         self._best_epoch = self._stop_epoch = self._stop_reason = None
@@ -445,6 +447,7 @@ class CurvesView(QWidget):
         self._grad_hist.append(
             [GRAD_FLOOR if (g is None or not g > GRAD_FLOOR) else float(g) for g in rec.grad_norms]
         )
+        self._grad_raw.append([math.nan if g is None else float(g) for g in rec.grad_norms])
         self._best_epoch = (
             int(rec.best_epoch) if rec.best_epoch is not None and rec.best_epoch > 0 else self._best_epoch
         )
@@ -489,7 +492,7 @@ class CurvesView(QWidget):
         out: dict[str, list] = {"epoch": list(self._epochs)}
         for k in SERIES:
             out[k] = list(self._hist[k])
-        out["grad_norms"] = [list(g) for g in self._grad_hist]
+        out["grad_norms"] = [list(g) for g in self._grad_raw]
         return out
 
     def follows_data(self, part: str) -> bool:
@@ -793,7 +796,7 @@ class CurvesView(QWidget):
             f"dev acc {_fmt(h['dev_acc'][i])}",
             f"‖W‖ {_fmt(h['weight_norm'][i])}",
         ]
-        grads = self._grad_hist[i]
+        grads = self._grad_raw[i]
         if grads:
             parts.append("‖dW‖ " + ", ".join(_fmt(g) for g in grads))
         return "   ".join(parts)

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self._shown_record: Any = None  # the record the status bar / diagnosis show
         self._records_seen = 0
         self._message: str = ""
+        self._live_key: str | None = None  # run folder whose curves the live plots show
 
         self.paint_gate = PaintGate()  # shared by the plots and the training worker
         self._build_panels()
@@ -465,6 +467,7 @@ class MainWindow(QMainWindow):
         if data is None and self.state.prepared is not None and self._prepared_for == self._data_key():
             data = self.state.prepared  # already split and normalized by the data panel
         self._run_cfg = cfg
+        self._live_key = str(run_dir)
         self._last_record = None
         self._records_seen = 0
         self._run_started = time.perf_counter()
@@ -567,7 +570,13 @@ class MainWindow(QMainWindow):
             self.curves.add_overlay(entry.key, entry.metrics, entry.color, not entry.hidden)
             self.memory_status.setText(f"params {entry.param_count:,} · {entry.param_bytes / 1024:.1f} KB")
         if reason == "diverged":
-            text = f"Training diverged: {message or 'the loss became NaN or infinite'}. Try a smaller learning rate."
+            if message and "diverged" in message.lower():
+                text = message  # the engine's message already says what happened and what to try
+            else:
+                text = (
+                    f"Training diverged: {(message or 'the loss became NaN or infinite').rstrip('.')}. "
+                    "Try a smaller learning rate."
+                )
             self._set_banner(text, "error")
             self.run_status.setText("diverged")
             self.statusBar().showMessage(text, 15000)
@@ -625,6 +634,7 @@ class MainWindow(QMainWindow):
         if entries:
             last = entries[-1]
             self.curves.show_history(last.metrics, last.summary)
+            self._live_key = last.key
             self._show_entry_diagnosis(last)
         return loaded
 
@@ -701,6 +711,11 @@ class MainWindow(QMainWindow):
                 return False
         self.curves.remove_overlay(key)
         self.runs.remove_entry(key)
+        if key == self._live_key and not self.is_training():
+            # the bold curves and the diagnosis showed the deleted run: clear them
+            self._live_key = None
+            self.curves.show_history([], None)
+            self.diagnosis.set_errors(None, None)
         self.statusBar().showMessage(f"Deleted run {entry.name}", 5000)
         return True
 
@@ -843,7 +858,9 @@ class MainWindow(QMainWindow):
             self._show_error(f"The run “{entry.name}” has no model.npz (it did not finish).")
             return False
         if path is None:
-            path = self._choose_save_path("Save model", "NumPy model (*.npz)", f"{entry.name}.npz")
+            # "run 11:02:07" -> "run 11-02-07.npz": ':' and '/' are not allowed in file names
+            safe = re.sub(r'[\\/:*?"<>|]+', "-", entry.name).strip() or "model"
+            path = self._choose_save_path("Save model", "NumPy model (*.npz)", f"{safe}.npz")
             if not path:
                 return False
         try:
@@ -868,6 +885,9 @@ class MainWindow(QMainWindow):
         else:
             self._prepared_for = None
         self._update_dataset_status()
+        # "Cannot train yet: the data is still loading" must not outlive the load
+        if self.banner.isVisible() and self._message.startswith("Cannot train yet") and not self.problems():
+            self._set_banner("")
 
     def _update_dataset_status(self) -> None:
         d = self.state.config.data
