@@ -40,7 +40,7 @@ COLUMNS = [
     "Show",
     "Name",
     "Settings",
-    "Best dev acc",
+    "Dev acc @ best",
     "Test acc",
     "Epochs",
     "Stop",
@@ -238,6 +238,9 @@ class RunsPanel(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("runsTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(COLUMNS.index("Dev acc @ best")).setToolTip(
+            "Dev accuracy at the best epoch (chosen by the early-stopping monitor, dev loss by default)"
+        )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(

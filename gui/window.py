@@ -672,6 +672,10 @@ class MainWindow(QMainWindow):
     def _on_runs_visibility_changed(self, key: str, visible: bool) -> None:
         self.curves.set_overlay_visible(key, visible)
         self._write_meta(key, hidden=not visible)
+        if not visible and key == self._live_key and not self.is_training():
+            # the shown run's bold curves would otherwise stay: hiding means gone from the plots
+            self._live_key = None
+            self.curves.show_history([], None)
 
     def _on_runs_renamed(self, key: str, name: str) -> None:
         self._write_meta(key, name=name)
@@ -722,6 +726,11 @@ class MainWindow(QMainWindow):
     def _on_runs_selected_changed(self, key: str) -> None:
         entry = self.runs.entry(key)
         if entry is not None and not self.is_training():
+            if key != self._live_key:
+                # the bold curves follow the selection, so Export curves, Save model and
+                # Evaluate on test all act on the run the user is looking at
+                self.curves.show_history(entry.metrics, entry.summary)
+                self._live_key = key
             self._show_entry_diagnosis(entry)
             test = (entry.summary or {}).get("test_acc")
             self.runs.test_label.setText(self._test_text(entry.summary) if test is not None else "")
@@ -805,7 +814,7 @@ class MainWindow(QMainWindow):
         return entries[-1] if entries else None
 
     def curves_csv(self) -> str:
-        """The live (shown) run's per-epoch metrics as CSV text."""
+        """The shown run's per-epoch metrics as CSV text (the selected run, or the one training)."""
         h = self.curves.history()
         n_layers = max((len(g) for g in h["grad_norms"]), default=0)
         out = io.StringIO()

@@ -166,3 +166,21 @@ def test_param_size_reads_the_model_headers(tmp_path):
     assert param_size(tmp_path / "missing.npz") == (0, 0)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     assert param_size(tmp_path / "junk.npz") == (0, 0)
+
+
+def test_selecting_a_run_shows_it_and_export_writes_that_run(qtbot, runs_dir, tmp_path):
+    win = make_window(qtbot, runs_dir)
+    first, second = win.runs.entries()[0], win.runs.entries()[1]
+    win.runs.select(first.key)
+    # the bold curves are the selected run's, so the CSV holds its metrics.jsonl
+    assert win.curves.history()["dev_loss"] == [m["dev_loss"] for m in first.metrics]
+    out = tmp_path / "curves.csv"
+    assert win.export_curves_csv(out)
+    rows = out.read_text().splitlines()
+    assert len(rows) == 1 + len(first.metrics)
+    assert float(rows[1].split(",")[2]) == first.metrics[0]["dev_loss"]
+    win.runs.select(second.key)
+    assert win.curves.history()["dev_loss"] == [m["dev_loss"] for m in second.metrics]
+    # hiding the shown run takes its bold curves off the plots too
+    win.runs.set_visible(second.key, False)
+    assert win.curves.epochs() == []

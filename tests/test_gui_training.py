@@ -75,7 +75,7 @@ def test_train_click_fills_curves_table_and_run_dir(qtbot, tmp_path, no_dangling
     row = win.runs.row_texts(run_dir)
     assert row["Epochs"] == "5" and row["Stop"] == "completed"
     best = run.summary["best_epoch"]
-    assert row["Best dev acc"] == f"{run.metrics[best - 1]['dev_acc']:.4f}"
+    assert row["Dev acc @ best"] == f"{run.metrics[best - 1]['dev_acc']:.4f}"
     # 2-8-2 network: (2*8 + 8) + (8*2 + 2) = 42 float32 parameters
     assert row["Params"].startswith("42 ") and "168 B" in row["Params"]
     assert win.curves.best_epoch() == best
