@@ -257,6 +257,7 @@ class Trainer:
         self.steps = 0  # mini-batch steps taken (and kept) so far
         self.history: list[EpochRecord] = []
         self.result: TrainingResult | None = None
+        self.paused_seconds = 0.0  # total time spent paused (left out of epoch timings)
 
     # ------------------------------------------------------------------ control
     def pause(self) -> None:
@@ -271,11 +272,19 @@ class Trainer:
         return not self._running.is_set()
 
     def _stop_requested(self) -> bool:
-        """Waits while paused; True when should_stop() asks to end the run."""
+        """Waits while paused; True when should_stop() asks to end the run.
+
+        Time spent paused is added to ``self.paused_seconds`` so epoch timings leave it out.
+        """
         stop = self.should_stop
-        while not self._running.wait(0.05):
-            if stop is not None and stop():
-                return True
+        if not self._running.is_set():
+            t_pause = time.perf_counter()
+            try:
+                while not self._running.wait(0.05):
+                    if stop is not None and stop():
+                        return True
+            finally:
+                self.paused_seconds += time.perf_counter() - t_pause
         return stop is not None and bool(stop())
 
     # ------------------------------------------------------------------ the loop
@@ -315,6 +324,7 @@ class Trainer:
 
         for epoch in range(1, cfg.training.epochs + 1):
             t0 = time.perf_counter()
+            paused_before = self.paused_seconds
             cost_sum = 0.0
             n_steps = 0
             bad_cost: float | None = None
@@ -346,6 +356,7 @@ class Trainer:
                         n_steps += 1
             finally:
                 batches.close()
+            t0 += self.paused_seconds - paused_before  # a pause is not training time
             train_seconds = time.perf_counter() - t0
 
             if cancelled:

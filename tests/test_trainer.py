@@ -262,11 +262,15 @@ def test_pause_blocks_between_batches_and_resume_finishes():
     time.sleep(0.3)
     assert trainer.steps == 0 and records == []  # blocked before the first mini-batch
     assert worker.is_alive()
+    t_resume = time.perf_counter()
     trainer.resume()
     worker.join(10)
     assert not worker.is_alive()
     assert [r.epoch for r in records] == [1, 2, 3]
     assert records[-1].stop_reason == "completed"
+    # the pause is not training time: epoch 1 took far less than the 0.3 s it waited
+    assert trainer.paused_seconds >= 0.3
+    assert records[0].seconds < time.perf_counter() - t_resume + 0.05
 
 
 def test_should_stop_is_honoured_while_paused():
