@@ -93,6 +93,12 @@ METRIC_KEYS = (
     "samples_per_sec",
 )
 STOP_REASONS = ("completed", "early_stopping", "diverged", "cancelled")
+# A run whose every gradient is exactly 0 "completes" without learning anything; say so.
+STALLED_ADVICE = (
+    "Warning: every weight gradient was 0 in the last epoch, so the network had stopped learning "
+    "(dead ReLU units or saturated activations, often after an exploding first step): "
+    "try a smaller learning rate or init_scale, or He/Xavier initialization."
+)
 TRAIN_EVAL_MAX = 10_000  # train metrics on at most this many samples (a fixed seeded subset)
 # Matrix-product work of one mini-batch step below which training uses one BLAS thread:
 # about 2 ms of products on one core of the build machine (~80 GFLOP/s per core).
@@ -380,6 +386,8 @@ class Trainer:
                         net.set_params(best_params)
                         restored = True
                         message += f"; restored the weights of epoch {es.best_epoch}"
+                    if stop_reason and not any(g > 0 for g in record_fields["grad_norms"]):
+                        message += ". " + STALLED_ADVICE
                     if epoch == 1 and first_message:
                         message = first_message if message is None else f"{first_message} {message}"
                     record = self._record(

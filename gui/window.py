@@ -589,7 +589,8 @@ class MainWindow(QMainWindow):
                 }.get(reason, reason)
             )
             if message:
-                self._set_banner(message, "info")
+                # the engine flags a run that ended without learning (all weight gradients 0)
+                self._set_banner(message, "warning" if "Warning:" in message else "info")
         self.runFinished.emit(run_dir)
 
     def _on_worker_errored(self, message: str) -> None:

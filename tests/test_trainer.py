@@ -441,3 +441,25 @@ def test_empty_dev_set_turns_early_stopping_off_with_a_note():
     assert len(records) == 4 and records[-1].stop_reason == "completed"
     assert "dev set is empty" in records[0].message
     assert records[-1].metrics_dict()["dev_loss"] is None and trainer.result.best_epoch == 0
+
+
+def test_a_run_whose_weight_gradients_are_all_zero_ends_with_a_warning():
+    # sgd with lr 10 and 10x initial weights: the first step explodes, every ReLU dies, and
+    # the run would otherwise "complete" at 50 % accuracy without a word
+    cfg = from_dict(
+        {
+            "data": {"source": "builtin:moons", "n_samples": 600, "noise": 0.3},
+            "model": {"init_scale": 10},
+            "optimizer": {"name": "sgd", "lr": 10},
+            "training": {"epochs": 5},
+        }
+    )
+    trainer = Trainer(cfg, prepare_data(cfg))
+    records = list(trainer.run())
+    last = records[-1]
+    assert last.stop_reason == "completed"
+    assert all(g == 0 for g in last.grad_norms)
+    assert "every weight gradient was 0" in last.message and "smaller learning rate" in last.message
+    # a healthy run gets no such warning
+    ok = moons_cfg(training={"epochs": 3})
+    assert "gradient was 0" not in list(Trainer(ok, prepare_data(ok)).run())[-1].message
