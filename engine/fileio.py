@@ -58,3 +58,17 @@ def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def is_npz_archive(path: str | Path) -> bool:
+    """True when the file starts like a zip archive (what .npz files are).
+
+    np.load treats anything else as a pickle and, with allow_pickle=False, reports
+    "pickled data", which would mislead a user who picked a wrong or broken file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head in (b"PK\x03\x04", b"PK\x05\x06")

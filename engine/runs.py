@@ -26,7 +26,7 @@ from engine.batches import EvalSet
 from engine.config import ConfigError, ExperimentConfig, from_json
 from engine.dataset import ArraySet, PreparedData
 from engine.errors import DataError
-from engine.fileio import atomic_save_npz, atomic_write_json, atomic_write_text
+from engine.fileio import atomic_save_npz, atomic_write_json, atomic_write_text, is_npz_archive
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -149,6 +149,8 @@ def load_model(path: str | Path) -> LoadedModel:
         path = path / MODEL_FILE
     if not path.is_file():
         raise DataError(f"{path}: no such model file")
+    if not is_npz_archive(path):
+        raise DataError(f"{path}: not a model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

@@ -71,6 +71,9 @@ def test_npz_object_array_and_missing_keys_are_refused(tmp_path):
     np.savez(tmp_path / "m.npz", X=np.zeros((3, 4)), y=np.array([0, 1]))
     with pytest.raises(DataError, match=r"y must have shape \(3,\)"):
         load_source(str(tmp_path / "m.npz"), use_cache=False)
+    (tmp_path / "t.npz").write_text("just some text, not numpy")
+    with pytest.raises(DataError, match=r"t.npz: not an .npz archive"):
+        load_source(str(tmp_path / "t.npz"), use_cache=False)
     (tmp_path / "z.npz").write_bytes(b"garbage")
     with pytest.raises(DataError, match="z.npz"):
         load_source(str(tmp_path / "z.npz"), use_cache=False)

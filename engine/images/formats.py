@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.dataset import SourceData
 from engine.errors import DataError
+from engine.fileio import is_npz_archive
 from engine.images.arrays import convert_color, resize_batch, to_uint8_images
 from engine.images.report import build_report
 
@@ -33,6 +34,8 @@ def load_npz(path: Path, source: str, image_size: tuple[int, int], color: str) -
     float (float32 unless stored as float64).
     """
     name = path.name
+    if not is_npz_archive(path):
+        raise DataError(f"{name}: not an .npz archive (an .npz file is a zip of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = set(npz.files)
