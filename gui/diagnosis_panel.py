@@ -90,7 +90,7 @@ class DiagnosisPanel(QWidget):
 
         self.bars_plot = pg.PlotWidget()
         self.bars_plot.setObjectName("diagnosisBars")
-        self.bars_plot.setMinimumSize(180, 150)
+        self.bars_plot.setMinimumSize(160, 110)
         item = self.bars_plot.getPlotItem()
         item.setMenuEnabled(False)
         item.setMouseEnabled(x=False, y=False)

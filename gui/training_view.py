@@ -407,7 +407,7 @@ class CurvesView(QWidget):
             # axis) made replaying the axis pictures cost ~2 ms per paint
             item.getAxis(axis).setStyle(maxTickLevel=1, maxTextLevel=1)
         item.setMenuEnabled(True)
-        w.setMinimumSize(260, 180)
+        w.setMinimumSize(220, 120)  # fits a 1366x768 laptop screen with the rest
         return w
 
     # ------------------------------------------------------------ live run
