@@ -103,6 +103,8 @@ class DiagnosisPanel(QWidget):
             tickTextWidth=self.bars_plot.fontMetrics().horizontalAdvance("0.00"),
         )
         item.getAxis("bottom").setTicks([[(0, "human"), (1, "train"), (2, "dev")]])
+        # "human" sits near the left edge; pyqtgraph would drop a label that nears the axis end
+        item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
         self.bars = pg.BarGraphItem(x=[0, 1, 2], height=[0, 0, 0], width=0.6, brushes=list(BAR_COLORS))
         item.addItem(self.bars)
         self.bias_gap = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=2))
