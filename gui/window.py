@@ -220,6 +220,10 @@ class MainWindow(QMainWindow):
         act.triggered.connect(lambda _checked=False: slot())
         return act
 
+    @staticmethod
+    def _click_if_enabled(button) -> Any:
+        return lambda: button.click() if button.isEnabled() else None
+
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
         self.new_action = self._action(
@@ -272,6 +276,20 @@ class MainWindow(QMainWindow):
         self.train_action = self._action(
             "trainAction", "Train", self.start_training, "Ctrl+R", "Train a new run with the current settings"
         )
+        # Pause and Stop go through the buttons so their checked/enabled state stays the truth
+        self.pause_action = self._action(
+            "pauseAction", "Pause / resume", self._click_if_enabled(self.controls.pause_button), "Ctrl+P"
+        )
+        self.stop_action = self._action(
+            "stopAction", "Stop", self._click_if_enabled(self.controls.stop_button), "Ctrl+."
+        )
+        self.evaluate_action = self._action(
+            "evaluateTestAction",
+            "Evaluate selected run on test…",
+            self.evaluate_test,
+            "Ctrl+T",
+            "Touch the test set only for a final, unbiased estimate",
+        )
         menu = self.menuBar().addMenu("&File")
         for act in (self.new_action, self.open_action, self.save_action, self.save_as_action):
             menu.addAction(act)
@@ -283,7 +301,10 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.quit_action)
         run_menu = self.menuBar().addMenu("&Run")
-        run_menu.addAction(self.train_action)
+        for act in (self.train_action, self.pause_action, self.stop_action):
+            run_menu.addAction(act)
+        run_menu.addSeparator()
+        run_menu.addAction(self.evaluate_action)
         bar = self.addToolBar("Main")
         bar.setObjectName("mainToolBar")
         bar.setMovable(False)

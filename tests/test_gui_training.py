@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDoubleSpinBox
 
 from engine.config import from_dict
@@ -538,3 +539,22 @@ def test_gradient_curves_are_reused_by_the_next_run(qtbot):
     assert view.grad_items() == items[:1]
     assert len(view.grad_plot.getPlotItem().legend.items) == 1
     np.testing.assert_allclose(10 ** items[0].getData()[1], [0.5])
+
+
+def test_run_menu_shortcuts_pause_and_stop(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
+    actions = {a.objectName(): a for a in win.findChildren(QAction)}
+    assert actions["pauseAction"].shortcut().toString() == "Ctrl+P"
+    assert actions["stopAction"].shortcut().toString() == "Ctrl+."
+    assert actions["evaluateTestAction"].shortcut().toString() == "Ctrl+T"
+    actions["pauseAction"].trigger()  # nothing running: ignored
+    assert not win.worker.is_paused()
+    win.start_training()
+    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 1, timeout=20000)
+    actions["pauseAction"].trigger()
+    assert win.worker.is_paused() and win.controls.pause_button.isChecked()
+    actions["pauseAction"].trigger()
+    assert not win.worker.is_paused()
+    with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
+        actions["stopAction"].trigger()
+    assert load_run(blocker.args[0]).summary["stop_reason"] == "cancelled"
