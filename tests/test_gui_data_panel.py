@@ -210,7 +210,10 @@ def test_load_error_goes_to_label_dialog_and_keeps_data(qtbot, make_panel, tmp_p
     label = panel.findChild(QLabel, "dataErrorLabel")
     assert not label.isHidden() and "no_such_folder" in label.text()
     assert state.sources["main"].source == "builtin:moons"  # previous data kept
-    assert any("no_such_folder" in p for p in panel.problems())
+    # like Cancel, the settings go back to the loaded data, which stays usable for training
+    assert state.config.data.source == "builtin:moons"
+    assert panel.problems() == []
+    assert "previous data is still loaded" in panel.status_label.text()
     # back to a built-in: the error goes away
     panel.findChild(QComboBox, "builtinCombo").setCurrentText("xor")
     wait_loaded(qtbot, state, panel, "builtin:xor")
@@ -344,3 +347,12 @@ def test_train_test_folders_show_dev_carved_from_train(qtbot, make_panel, tmp_pa
     assert (len(state.prepared.train), len(state.prepared.dev), len(state.prepared.test)) == (15, 5, 6)
     note = panel.findChild(QLabel, "splitNoteLabel") or panel.split_note
     assert "carved" in note.text()
+
+
+def test_first_load_failure_blocks_training_with_the_reason(qtbot, make_panel, tmp_path):
+    errors: list[str] = []
+    missing = tmp_path / "nothing_here"
+    state, panel = make_panel(small_config(source=str(missing)), errors=errors)
+    qtbot.waitUntil(lambda: bool(errors), timeout=TIMEOUT)
+    assert not state.sources  # nothing to fall back to
+    assert any("nothing_here" in p for p in panel.problems())

@@ -167,7 +167,8 @@ class DataPanel(QWidget):
         self._loaded_data: DataConfig | None = None  # data config of state.sources
         self._loading_key: str | None = None
         self._preparing_key: str | None = None
-        self._load_error: str | None = None
+        self._load_error: str | None = None  # loading failed and no earlier data is loaded
+        self._failed_message: str | None = None  # loading failed; the earlier data stays in use
         self._attempted_key: str | None = None  # load_key of the last load started
         self._split_written: list[float] | None = None
         self.skipped: list[dict] = []
@@ -611,6 +612,7 @@ class DataPanel(QWidget):
         self._loading_key = load_key(cfg.data)
         self._attempted_key = self._loading_key
         self._load_error = None
+        self._failed_message = None
 
         def job(ctx):
             from engine.prepare import load_sources
@@ -679,23 +681,34 @@ class DataPanel(QWidget):
 
     def _on_load_errored(self, message: str) -> None:
         self._end_load_ui()
-        self._load_error = message
+        if self._state.sources and self._loaded_data is not None:
+            # like Cancel: go back to the data that is loaded, so the user can keep working
+            # with it (and train) while the message says what went wrong with the new source
+            self._failed_message = message
+            self._revert_to_loaded()
+            self.status_label.setText("Loading failed; the previous data is still loaded and in use.")
+        else:
+            self._load_error = message
+            self.status_label.setText("Loading failed.")
         self._show_errors()
-        self.status_label.setText("Loading failed; the previous data (if any) is still loaded.")
         self._error_dialog(message)
 
     def _on_load_aborted(self) -> None:
         self._end_load_ui()
         self.status_label.setText("Loading cancelled; the previous data is kept.")
-        if self._loaded_data is not None:
-            # put back the settings of the data that is actually loaded
-            keep = {
-                f.name: getattr(self._loaded_data, f.name)
-                for f in dataclasses.fields(DataConfig)
-                if f.name not in _PREPARE_ONLY
-            }
-            self._state.update("data", **keep)
+        self._revert_to_loaded()
         self._update_status_text()
+
+    def _revert_to_loaded(self) -> None:
+        """Put back the data settings of the data that is actually loaded."""
+        if self._loaded_data is None:
+            return
+        keep = {
+            f.name: getattr(self._loaded_data, f.name)
+            for f in dataclasses.fields(DataConfig)
+            if f.name not in _PREPARE_ONLY
+        }
+        self._state.update("data", **keep)
 
     def _start_prepare(self) -> None:
         if not self._state.sources or self._fraction_problem():
@@ -968,8 +981,8 @@ class DataPanel(QWidget):
 
     def _show_errors(self) -> None:
         messages = []
-        if self._load_error:
-            messages.append(f"Could not load: {self._load_error}")
+        if self._load_error or self._failed_message:
+            messages.append(f"Could not load: {self._load_error or self._failed_message}")
         if self._state.prepare_error:
             messages.append(self._state.prepare_error)
         self.error_label.setText("\n".join("✖ " + m for m in messages))
