@@ -155,23 +155,11 @@ def split_counts(
     """
     y = np.asarray(y)
     names = _class_names(y, classes)
-    fr = _fractions(fractions)
-    if check:
-        idx = split_indices(y, fr, stratify, split_rng(seed), names)
-        return {
-            s: {names[c]: int(v) for c, v in enumerate(np.bincount(y[idx[f"{s}_idx"]], minlength=len(names)))}
-            for s in SET_NAMES
-        }
-    sizes = np.bincount(y, minlength=len(names)) if len(y) else np.zeros(len(names), np.int64)
-    if stratify:
-        cells = allocate(sizes, fr, stratify=True)
-    else:
-        totals = largest_remainder(len(y), fr)
-        order = split_rng(seed).permutation(len(y))
-        cells = np.zeros((len(names), 3), np.int64)
-        for s, chunk in enumerate(np.split(order, np.cumsum(totals)[:-1])):
-            cells[:, s] = np.bincount(y[chunk], minlength=len(names))
-    return {s: {names[c]: int(cells[c, i]) for c in range(len(names))} for i, s in enumerate(SET_NAMES)}
+    idx = split_indices(y, fractions, stratify, split_rng(seed), names, check=check)
+    return {
+        s: {names[c]: int(v) for c, v in enumerate(np.bincount(y[idx[f"{s}_idx"]], minlength=len(names)))}
+        for s in SET_NAMES
+    }
 
 
 # ---------------------------------------------------------------- helpers
