@@ -114,7 +114,7 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         e = args.human_error
         if not math.isfinite(e) or not 0.0 <= e <= 1.0:
             raise ConfigError(f"--human-error must be a fraction in [0, 1], got {e:g}")
-        cfg.diagnosis.human_error = float(e)
+        cfg = cfg.replace(**{"diagnosis.human_error": float(e)})
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")

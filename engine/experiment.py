@@ -9,8 +9,10 @@ describe (the best epoch's when restored; never NaN weights after a divergence).
 
 summary.json keys: ``epochs_run``, ``best_epoch``, ``stop_reason``, ``message``,
 ``best_metrics``, ``final_metrics`` (metrics.jsonl-style dicts, or null when no epoch
-completed), ``weights_epoch``, ``restored_best``, ``human_error``, ``diagnosis`` (from the
-final train/dev accuracy, null when no epoch completed), ``notes``, ``total_seconds``, and
+completed), ``weights_epoch``, ``restored_best``, ``human_error`` (the value used) and
+``human_error_source`` (``config``, ``bayes_estimate`` or ``default``, see
+:func:`engine.diagnosis.resolve_human_error`), ``diagnosis`` (from the final train/dev
+accuracy and the run's outcome, null when no epoch completed), ``notes``, ``total_seconds``, and
 ``test_acc``/``test_loss``/``n_test`` only when the test set was evaluated.
 """
 
@@ -24,20 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from engine.batches import EvalSet
-from engine.config import ExperimentConfig, validate
+from engine.config import ExperimentConfig
 from engine.dataset import PreparedData
-from engine.diagnosis import diagnose
+from engine.diagnosis import diagnose_run, resolve_human_error
 from engine.errors import DataError
 from engine.fileio import atomic_write_json
 from engine.runs import MODEL_FILE, SPLIT_FILE, SUMMARY_FILE, RunWriter, json_safe, load_model, load_run
 from engine.trainer import EpochRecord, Trainer, TrainingResult
-
-
-def diagnosis_from_metrics(metrics: dict | None, human_error: float) -> dict | None:
-    """Diagnosis dict from a metrics dict's train_acc/dev_acc (errors = 1 − accuracy); None if unknown."""
-    if not metrics or metrics.get("train_acc") is None or metrics.get("dev_acc") is None:
-        return None
-    return diagnose(1.0 - metrics["train_acc"], 1.0 - metrics["dev_acc"], human_error).to_dict()
 
 
 class Experiment:
@@ -55,7 +50,7 @@ class Experiment:
         cancel: Callable[[], bool] | None = None,
         max_blas_threads: int | None = None,
     ):
-        self.cfg = validate(cfg)
+        self.cfg = cfg
         self.max_blas_threads = max_blas_threads
         self.out_dir = Path(out_dir)
         self.data = data
@@ -120,8 +115,11 @@ class Experiment:
         trainer = self.trainer
         res = trainer.result
         self.result = res
-        human = float(self.cfg.diagnosis.human_error)
+        human, human_source = resolve_human_error(self.cfg)
         notes = list(trainer.notes)
+        diagnosis = diagnose_run(
+            self.cfg, res.final_metrics, res.stop_reason, image_data=bool(self.data.is_image)
+        )
         summary: dict = {
             "epochs_run": res.epochs_run,
             "best_epoch": res.best_epoch,
@@ -132,7 +130,8 @@ class Experiment:
             "weights_epoch": res.weights_epoch,
             "restored_best": res.restored_best,
             "human_error": human,
-            "diagnosis": diagnosis_from_metrics(res.final_metrics, human),
+            "human_error_source": human_source,
+            "diagnosis": diagnosis.to_dict() if diagnosis is not None else None,
             "notes": notes,
         }
         if self.evaluate_test:

@@ -137,7 +137,7 @@ class DiagnosisPanel(QWidget):
     def refresh(self) -> None:
         """Re-read human_error from the config and redraw."""
         self.human_spin.blockSignals(True)
-        self.human_spin.setValue(100.0 * self.state.config.diagnosis.human_error)
+        self.human_spin.setValue(100.0 * self.human_error())
         self.human_spin.blockSignals(False)
         self._update()
 
@@ -148,7 +148,9 @@ class DiagnosisPanel(QWidget):
         self._update()
 
     def human_error(self) -> float:
-        return self.state.config.diagnosis.human_error
+        from engine.diagnosis import resolve_human_error
+
+        return resolve_human_error(self.state.config)[0]
 
     # ------------------------------------------------------------ internals
     def _on_human_spin_changed(self, value: float) -> None:

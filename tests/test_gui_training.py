@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDoubleSpinBox
 
-from engine.config import from_dict
+from engine.config import ConfigError, from_dict
 from engine.diagnosis import diagnose
 from engine.errors import DataError
 from engine.prepare import load_sources, prepare_from_sources
@@ -24,6 +24,7 @@ from gui.window import MainWindow
 
 TINY = {
     "data": {"source": "builtin:moons", "n_samples": 200, "noise": 0.2, "split": [0.6, 0.2, 0.2]},
+    "diagnosis": {"human_error": 0.0},
     "model": {"hidden": [8]},
     "optimizer": {"name": "adam", "lr": 0.01},
     "training": {"epochs": 5, "batch_size": 32},
@@ -167,13 +168,13 @@ def test_closing_during_training_stops_the_worker(qtbot, tmp_path, no_dangling_t
 
 def test_invalid_settings_are_refused_with_the_message(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
-    win.state.config.regularization.keep_prob = 0.0  # what a buggy edit could leave behind
+    with pytest.raises(ConfigError, match="keep_prob"):  # the config never holds an invalid value
+        win.state.update("regularization", keep_prob=0.0)
+    win.state.sources = {}  # the data is not loaded: training must wait for it
+    win.state.prepared = None
     assert win.start_training() is False
-    assert "keep_prob" in win.banner_text()
+    assert "Cannot train yet" in win.banner_text()
     assert not win.is_training() and not (tmp_path / "runs").exists()
-    win.state.update("regularization", keep_prob=0.9)
-    assert win.banner_text() == ""  # the refusal goes away once the setting is fixed
-    train(qtbot, win)
 
 
 def test_live_view_options_smoothing_error_log_and_hover(qtbot, tmp_path):

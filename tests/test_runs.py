@@ -26,6 +26,7 @@ SUMMARY_KEYS = {
     "final_metrics",
     "weights_epoch",
     "restored_best",
+    "human_error_source",
     "human_error",
     "diagnosis",
     "notes",

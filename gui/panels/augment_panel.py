@@ -330,7 +330,7 @@ class AugmentPanel(QWidget):
         image = self.current_image()
         if image is None or self.problems():
             return
-        cfg = self._state.config.copy().augment  # the worker gets its own copy
+        cfg = self._state.config.augment  # immutable: safe to hand to the worker
         seed = self._seed
 
         def job(ctx):

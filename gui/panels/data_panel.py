@@ -608,7 +608,7 @@ class DataPanel(QWidget):
 
     def load(self) -> None:
         """Load the configured sources in the background, then prepare the split."""
-        cfg = self._state.config.copy()
+        cfg = self._state.config
         self._loading_key = load_key(cfg.data)
         self._attempted_key = self._loading_key
         self._load_error = None
@@ -713,7 +713,7 @@ class DataPanel(QWidget):
     def _start_prepare(self) -> None:
         if not self._state.sources or self._fraction_problem():
             return
-        cfg = self._state.config.copy()
+        cfg = self._state.config
         sources = self._state.sources
         self._preparing_key = prepare_key(cfg.data)
 
@@ -918,9 +918,9 @@ class DataPanel(QWidget):
             return None
         from engine.prepare import set_counts
 
-        cfg = self._state.config.copy()
+        cfg = self._state.config
         if self._fraction_problem() is None:  # fractions being edited, not yet in the config
-            cfg.data.split = list(self._fractions())
+            cfg = cfg.replace(**{"data.split": list(self._fractions())})
         return set_counts(cfg, self._state.sources, check=False)
 
     def _update_split_view(self) -> None:

@@ -321,7 +321,7 @@ class ModelPanel(QWidget):
             self.l2_slider.set_float(reg.l2)
             self.l1_spin.setValue(reg.l1)
             self.l1_slider.set_float(reg.l1)
-            per_layer = isinstance(reg.keep_prob, list)
+            per_layer = isinstance(reg.keep_prob, tuple)
             self.per_layer_check.setChecked(per_layer)
             kps = [float(k) for k in reg.keep_prob] if per_layer else []
             if per_layer:
@@ -417,9 +417,7 @@ class ModelPanel(QWidget):
     def _set_layers(self, hidden: list[int], keep: float | list[float]) -> None:
         # hidden and a per-layer keep_prob list must change together: the list is written
         # first without a signal, so no listener ever sees them with different lengths.
-        self._state.config.regularization.keep_prob = keep
-        self._state.update("model", hidden=hidden)
-        self._state.configChanged.emit("regularization")
+        self._state.update_values({"model.hidden": hidden, "regularization.keep_prob": keep})
 
     def _on_add_layer_clicked(self) -> None:
         cfg = self._state.config
@@ -428,7 +426,7 @@ class ModelPanel(QWidget):
             return
         hidden.append(hidden[-1] if hidden else 32)
         keep = cfg.regularization.keep_prob
-        if isinstance(keep, list):
+        if isinstance(keep, tuple):
             keep = [*keep, keep[-1] if keep else self.keep_prob_spin.value()]
         self._set_layers(hidden, keep)
 
@@ -439,7 +437,7 @@ class ModelPanel(QWidget):
             return
         hidden.pop()
         keep = cfg.regularization.keep_prob
-        if isinstance(keep, list):
+        if isinstance(keep, tuple):
             keep = keep[: len(hidden)]
         self._set_layers(hidden, keep)
 
