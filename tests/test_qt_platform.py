@@ -197,3 +197,21 @@ def test_the_window_with_missing_xcb_libraries_prints_the_install_line(tmp_path)
     lines = out.stderr.splitlines()
     assert len(lines) == 2 and "xcb" in lines[0] and "qt.qpa" not in out.stderr
     assert lines[1].endswith("apt-get install libxcb-icccm4 libxcb-keysyms1")
+
+
+def test_the_readme_install_line_covers_every_x11_library_of_the_real_plugin():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    line = next(x.strip() for x in readme.splitlines() if x.strip().startswith("sudo apt-get install"))
+    listed = set(line.split()[3:])
+    output = qt_platform.run_ldd(qt_platform.xcb_plugin())
+    x11 = {
+        qt_platform.DEBIAN_PACKAGES[line.split()[0]]
+        for line in output.splitlines()
+        if "=>" in line
+        and "/PySide6/" not in line
+        and line.split()[0].startswith(("libxcb", "libxkb", "libX11-xcb"))
+    }
+    assert {"libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0"} <= x11
+    # apt installs these as dependencies of the listed ones (apt-cache depends --recurse, Debian 12)
+    implied = {"libxcb1", "libxcb-render0", "libxcb-shm0", "libxcb-sync1", "libxcb-util1", "libxcb-xfixes0"}
+    assert x11 - implied - {"libxkbcommon0"} <= listed
