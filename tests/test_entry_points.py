@@ -144,3 +144,16 @@ def test_pip_install_creates_a_working_reglab_script(tmp_path):
     # and it ran the installed copy, not this checkout
     out = run([sys.executable, "-c", "import reglab; print(reglab.__file__)"], cwd=tmp_path, env=env)
     assert Path(out.stdout.strip()).parent == target / "reglab"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["data", "--source", "builtin:moons"]])
+def test_headless_paths_never_load_qt(args):
+    # a server without Qt's system libraries can still run the headless commands
+    code = (
+        "import io, contextlib, sys, reglab\n"
+        f"with contextlib.redirect_stdout(io.StringIO()): status = reglab.main({args!r})\n"
+        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')))\n"
+    )
+    out = run([sys.executable, "-c", code])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "0 []\n"
