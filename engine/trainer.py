@@ -230,7 +230,7 @@ class Trainer:
         if max_blas_threads is not None:
             cap = max(1, int(max_blas_threads))
             self.blas_threads = cap if self.blas_threads is None else min(self.blas_threads, cap)
-        current = blas.threads()  # None: not a controllable OpenBLAS, assume it uses every core
+        current = blas.threads()  # None: a BLAS threadpoolctl cannot control, assume every core
         threads_in_run = None if current is None else (self.blas_threads or current)
         self.pipeline = BatchPipeline(
             data.train,

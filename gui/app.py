@@ -1,4 +1,4 @@
-"""`python main.py` without a sub-command: open the RegLab window.
+"""`reglab` (or `python main.py`) without a sub-command: open the RegLab window.
 
 Options: ``--runs-dir DIR`` (where runs are kept; default $REGLAB_RUNS_DIR or the
 application data folder), ``--screenshot PATH`` (train a short demo — a plain run and
@@ -10,14 +10,19 @@ one with L2 — render the window to a PNG without a display and exit), ``--quit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from gui import qt_platform
 
-from gui.settings_store import APPLICATION, ORGANIZATION
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+# exit status when Qt cannot start here (no display, missing system libraries)
+EXIT_NO_QT = 1
 
 # The demo shows what the tool is for: a big network overfits a small noisy set (dev loss
 # climbs, the weight norm grows), and the same run with L2 does not.
@@ -31,21 +36,39 @@ DEMO_CONFIG = {
 DEMO_L2 = 1.0
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="main.py", description="RegLab workbench (sub-commands: train, gradcheck, evaluate, data)"
-    )
+def window_parser() -> argparse.ArgumentParser:
+    """The window's options (``reglab [OPTIONS]``; sub-commands are engine.cli's)."""
+    p = argparse.ArgumentParser(prog="reglab", description="Open the RegLab workbench window.")
     p.add_argument("--runs-dir", metavar="DIR", help="folder where runs are written and read back")
     p.add_argument(
         "--screenshot", metavar="PATH", help="train a short demo, save the window as a PNG and exit"
     )
     p.add_argument("--quit-after-show", action="store_true", help="exit as soon as the window is shown")
     p.add_argument("--dark", action="store_true", help="use a dark palette")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    args = window_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no display
+    # a QApplication that cannot load its platform plugin aborts the process: check first
+    problem = qt_platform.startup_problem(os.environ)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_NO_QT
+    try:
+        from PySide6.QtCore import QSettings, QTimer
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:
+        problem = qt_platform.import_problem(exc)
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return EXIT_NO_QT
+
+    from gui.settings_store import APPLICATION, ORGANIZATION
+
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "reglab"])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
@@ -91,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_demo(app: QApplication, window, out: Path, status: dict) -> None:
     """Two short runs (plain, then L2) so the runs table and overlays show, then grab the window."""
+    from PySide6.QtCore import QTimer
+
     from engine.config import from_dict
 
     window.show_dialogs = False
