@@ -32,7 +32,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 MONITORS = ("dev_loss", "dev_acc")
 DTYPES = ("float32", "float64")
 SPLIT_PRESETS = {"70/30": (0.7, 0.3, 0.0), "60/20/20": (0.6, 0.2, 0.2), "98/1/1": (0.98, 0.01, 0.01)}
-MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any non-negative int; 32 bits fit every control
+MAX_SEED = 2**31 - 1  # numpy takes any non-negative int; 31 bits fit every Qt spin box
 MAX_HIDDEN_LAYERS = 20
 MAX_LAYER_WIDTH = 8192
 
