@@ -27,7 +27,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 BATCH_SECONDS = 0.05
 STOP, PAUSE, WANT_WEIGHTS = 0, 1, 2
