@@ -254,7 +254,10 @@ def test_load_run_tolerates_a_run_in_progress(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(line + "\n" + line[:10])  # second line cut mid-write
     run = load_run(tmp_path)
     assert run.summary is None
-    assert run.metrics == [{"epoch": 1, "train_loss": 0.5}]
+    # read back with every documented key: the missing ones as null (grad_norms as [])
+    expected = dict.fromkeys(METRIC_KEYS)
+    expected.update(epoch=1, train_loss=0.5, grad_norms=[])
+    assert run.metrics == [expected]
     (tmp_path / "metrics.jsonl").write_text("{broken\n" + line + "\n")
     with pytest.raises(DataError, match="line 1"):
         load_run(tmp_path)
