@@ -10,7 +10,9 @@ describe (the best epoch's when restored; never NaN weights after a divergence).
 summary.json keys: ``epochs_run``, ``best_epoch``, ``stop_reason``, ``message``,
 ``best_metrics``, ``final_metrics`` (metrics.jsonl-style dicts, or null when no epoch
 completed), ``weights_epoch``, ``restored_best``, ``human_error``, ``diagnosis`` (from the
-final train/dev accuracy, null when no epoch completed), ``notes``, ``total_seconds``, and
+final train/dev accuracy, null when no epoch completed), ``notes``, ``warnings`` (a list of
+``{"code", "message"}``, codes ``diverged``, ``stalled``, ``weights_unchanged``,
+``dev_not_finite``: see :mod:`engine.trainer`), ``total_seconds``, and
 ``test_acc``/``test_loss``/``n_test`` only when the test set was evaluated.
 """
 
@@ -159,6 +161,7 @@ class Experiment:
             "human_error": human,
             "diagnosis": diagnosis_from_metrics(res.final_metrics, human),
             "notes": notes,
+            "warnings": list(res.warnings),  # {"code", "message"}: see engine.trainer.WARNING_CODES
         }
         if self.evaluate_test:
             if len(self.data.test) > 0:

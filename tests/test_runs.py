@@ -29,6 +29,7 @@ SUMMARY_KEYS = {
     "human_error",
     "diagnosis",
     "notes",
+    "warnings",
     "total_seconds",
 }
 
@@ -87,6 +88,7 @@ def test_run_directory_files(finished_run):
     assert summary["final_metrics"] == records[-1].metrics_dict()
     assert summary["best_metrics"]["epoch"] == summary["best_epoch"]
     assert summary["human_error"] == 0.01
+    assert summary["warnings"] == []  # a run that learned: nothing to warn about
     diag = summary["diagnosis"]
     assert diag["train_error"] == pytest.approx(1 - records[-1].train_acc)
     assert diag["avoidable_bias"] == pytest.approx(1 - records[-1].train_acc - 0.01)
