@@ -298,7 +298,7 @@ class FolderLock:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
             except OSError as exc:
-                raise write_error(path, exc, "lock") from None
+                raise write_error(folder, exc, "lock") from None
             try:
                 if not _lock_fd(fd):
                     pid = _holder_pid(path)
@@ -320,7 +320,7 @@ class FolderLock:
                     return cls(folder, fd)
             except OSError as exc:
                 os.close(fd)
-                raise write_error(path, exc, "lock") from None
+                raise write_error(folder, exc, "lock") from None
             except BaseException:
                 os.close(fd)
                 raise
