@@ -48,12 +48,20 @@ def _size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def read_bytes(path: str | Path, *, what: str, max_bytes: int, error: type[InputError] = DataError) -> bytes:
+def read_bytes(
+    path: str | Path,
+    *,
+    what: str,
+    max_bytes: int,
+    error: type[InputError] = DataError,
+    streams: bool = True,
+) -> bytes:
     """At most ``max_bytes`` bytes of the file at path; ``error`` naming it when it cannot be read.
 
     Opens without blocking (a FIFO without writer does not hang the open), refuses folders and
     anything larger than max_bytes, and gives up on a pipe or device that stays silent for
-    :data:`STREAM_TIMEOUT` seconds.
+    :data:`STREAM_TIMEOUT` seconds. streams=False refuses anything but a regular file at once
+    (files that RegLab itself wrote, such as a run's, are never pipes or devices).
     """
     flags = (
         os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -67,19 +75,21 @@ def read_bytes(path: str | Path, *, what: str, max_bytes: int, error: type[Input
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     try:
-        return _read_fd(fd, path, what, max_bytes, error)
+        return _read_fd(fd, path, what, max_bytes, error, streams)
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
 
 
-def _read_fd(fd: int, path, what: str, max_bytes: int, error: type[InputError]) -> bytes:
+def _read_fd(fd: int, path, what: str, max_bytes: int, error: type[InputError], streams: bool) -> bytes:
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
         raise error(f"{path}: is a folder, not a {what}")
     too_big = f"{path}: the {what} is larger than {_size_text(max_bytes)}"
     regular = stat.S_ISREG(st.st_mode)
+    if not regular and not streams:
+        raise error(f"{path}: the {what} is not a regular file (a pipe or a device?)")
     if regular and st.st_size > max_bytes:
         raise error(too_big)
     # pipes and devices are polled with a deadline; select() takes only sockets on Windows
@@ -213,10 +223,15 @@ def parse_json(
 
 
 def read_text_file(
-    path: str | Path, *, what: str, max_bytes: int, error: type[InputError] = DataError
+    path: str | Path,
+    *,
+    what: str,
+    max_bytes: int,
+    error: type[InputError] = DataError,
+    streams: bool = True,
 ) -> str:
     """The bounded, decoded text of an untrusted UTF-8 file (see :func:`read_bytes`)."""
-    data = read_bytes(path, what=what, max_bytes=max_bytes, error=error)
+    data = read_bytes(path, what=what, max_bytes=max_bytes, error=error, streams=streams)
     return decode_text(data, path=path, what=what, error=error)
 
 
@@ -227,14 +242,16 @@ def read_json_file(
     max_bytes: int,
     error: type[InputError] = DataError,
     max_depth: int = MAX_DEPTH,
+    streams: bool = True,
 ) -> Any:
     """The JSON value in an untrusted file, or ``error`` with one line naming the file and the problem.
 
     what names the kind of file in messages ("config file", "summary"); max_bytes bounds
     the read. Returns plain dict/list/str/int/float/bool/None values: finite floats,
-    integers with |n| < 2**63, at most max_depth levels of nesting.
+    integers with |n| < 2**63, at most max_depth levels of nesting. streams=False refuses
+    pipes and devices at once (see :func:`read_bytes`).
     """
-    text = read_text_file(path, what=what, max_bytes=max_bytes, error=error)
+    text = read_text_file(path, what=what, max_bytes=max_bytes, error=error, streams=streams)
     if not text.strip():
         raise error(f"{path}: the {what} is empty")
     return parse_json(text, where=str(path), error=error, max_depth=max_depth)

@@ -669,7 +669,7 @@ def read_metrics(path: str | Path) -> list[dict]:
     path = Path(path)
     if not os.path.lexists(path):
         return []
-    text = read_text_file(path, what="metrics file", max_bytes=METRICS_MAX_BYTES)
+    text = read_text_file(path, what="metrics file", max_bytes=METRICS_MAX_BYTES, streams=False)
     lines = text.split("\n")
     out: list[dict] = []
     last_epoch = 0
@@ -695,7 +695,7 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 
 def _load_config(cfg_path: Path) -> ExperimentConfig:
-    raw = read_json_file(cfg_path, what="config file", max_bytes=CONFIG_MAX_BYTES)
+    raw = read_json_file(cfg_path, what="config file", max_bytes=CONFIG_MAX_BYTES, streams=False)
     try:
         return from_dict(raw)
     except InputError as exc:
@@ -729,7 +729,7 @@ def load_run(run_dir: str | Path) -> RunRecord:
         summary = None
         summary_path = path / SUMMARY_FILE
         if os.path.lexists(summary_path):
-            raw = read_json_file(summary_path, what="summary", max_bytes=SUMMARY_MAX_BYTES)
+            raw = read_json_file(summary_path, what="summary", max_bytes=SUMMARY_MAX_BYTES, streams=False)
             try:
                 summary = check_summary(raw)
             except _Bad as exc:
