@@ -489,9 +489,10 @@ def load_model(path: str | Path) -> LoadedModel:
             f"{path}: weights have hidden sizes {sizes[1:-1]} but the config says {list(cfg.model.hidden)}"
         )
     net = MLP(sizes, cfg.model.activation, dtype=cfg.training.dtype)
-    for i, (W, b) in enumerate(zip(Ws, bs)):
-        net.W[i][...] = W
-        net.b[i][...] = b
+    with np.errstate(over="ignore"):  # checked just below
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            net.W[i][...] = W
+            net.b[i][...] = b
     if not (all(np.isfinite(W).all() for W in net.W) and all(np.isfinite(b).all() for b in net.b)):
         # float64 weights beyond float32's range become inf in a float32 network
         raise DataError(f"{path}: the weights overflow {cfg.training.dtype}; the model cannot be used")
