@@ -142,6 +142,8 @@ def check_run_folder(out_dir: str | Path, *, overwrite: bool = False) -> bool:
             f"{path}: holds files that are not part of a RegLab run ({_names(foreign)}); --overwrite "
             "replaces only a run folder, so choose another folder"
         )
+    if path.is_symlink():  # the swap would replace the link, not the run it points to
+        raise InputError(f"{path}: is a link; to replace the run it points to, give {path.resolve()}")
     return True
 
 
@@ -235,12 +237,14 @@ class RunFolder:
         """The run has written every file: swap it in (when replacing) and unlock."""
         if self._closed:
             return
-        self._closed = True
-        try:
-            if self.replaces and self.write_dir is not None and self.write_dir != self.path:
+        if self.replaces and self.write_dir is not None and self.write_dir != self.path:
+            try:
                 self._swap(self.write_dir)
-        finally:
-            self._release()
+            except BaseException:
+                self.abort()  # the old run stays; the new one is dropped with its temporary folder
+                raise
+        self._closed = True
+        self._release()
 
     def _swap(self, new: Path) -> None:
         path = self.path

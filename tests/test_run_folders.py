@@ -168,6 +168,29 @@ def test_overwrite_without_atomic_exchange_renames_twice(tmp_path, monkeypatch):
     assert siblings(out) == [] and not (out / LOCK_FILE).exists()
 
 
+def test_a_swap_that_fails_keeps_the_old_run_and_drops_the_new_one(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    list(run_experiment(cfg(), out).records())
+    before = snapshot(out)
+
+    def refuse(a, b):
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr("engine.runs.exchange_folders", refuse)
+    exp = run_experiment(cfg(epochs=2), out, overwrite=True)
+    with pytest.raises(OSError, match=f"cannot replace the run folder {out}: Permission denied"):
+        list(exp.records())
+    assert snapshot(out) == before and siblings(out) == []
+
+
+def test_overwrite_refuses_a_link_to_a_run(tmp_path):
+    out = tmp_path / "run"
+    list(run_experiment(cfg(), out).records())
+    (tmp_path / "link").symlink_to(out)
+    with pytest.raises(InputError, match=f"link: is a link; to replace the run it points to, give {out}"):
+        run_experiment(cfg(), tmp_path / "link", overwrite=True)
+
+
 def test_a_swap_killed_between_its_two_renames_is_undone_by_the_next_writer(tmp_path):
     out = tmp_path / "run"
     list(run_experiment(cfg(), out).records())
