@@ -194,21 +194,29 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 
 def parse_json(
-    text: str, *, where: str, error: type[InputError] = DataError, max_depth: int | None = MAX_DEPTH
+    text: str,
+    *,
+    where: str,
+    error: type[InputError] = DataError,
+    max_depth: int | None = MAX_DEPTH,
+    checked: bool = False,
 ) -> Any:
     """json.loads with the refusals of this module; errors read ``{where}: not valid JSON (…)``.
 
-    max_depth None skips the depth walk (for small records whose every field the caller
-    type-checks); nesting that exhausts the recursion limit is refused either way.
+    checked=True is for small records whose every field the caller type-checks (metrics
+    lines): it skips the depth walk and the per-number and duplicate-key hooks — 2.5x
+    faster — so 1e999 arrives as inf and huge integers as ints, for the caller to refuse.
+    NaN/Infinity constants and nesting that exhausts the recursion limit are refused either way.
     """
+    hooks = (
+        {}
+        if checked
+        else {"parse_float": _parse_float, "parse_int": _parse_int, "object_pairs_hook": _object}
+    )
+    if checked:
+        max_depth = None
     try:
-        value = json.loads(
-            text,
-            parse_constant=_refuse_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-            object_pairs_hook=_object,
-        )
+        value = json.loads(text, parse_constant=_refuse_constant, **hooks)
     except json.JSONDecodeError as exc:
         raise error(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except _Refused as exc:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from engine.fileio import (
     remove_tree,
     write_error,
 )
-from engine.jsonfile import parse_json, read_json_file, read_text_file
+from engine.jsonfile import INT_LIMIT, parse_json, read_json_file, read_text_file
 from engine.trainer import METRIC_KEYS, STOP_REASONS
 
 CONFIG_FILE = "config.json"
@@ -543,7 +544,7 @@ def _number(value: Any, name: str, lo: float | None = None, hi: float | None = N
 
 
 def _integer(value: Any, name: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value < INT_LIMIT:
         raise _Bad(f"{name} must be an integer ≥ {lo}, got {_show(value)}")
     return value
 
@@ -565,8 +566,37 @@ def _text_list(value: Any, name: str) -> list[str]:
 _FRACTIONS = {"train_acc", "dev_acc"}
 
 
+_NUMBER_KEYS = tuple(k for k in METRIC_KEYS if k not in ("epoch", "grad_norms"))
+_FLOAT_MAX = sys.float_info.max
+
+
+def _metrics_fast(obj: Any) -> dict | None:
+    """check_metrics for the usual line (floats in range, or null): few calls per line; None otherwise."""
+    if type(obj) is not dict:
+        return None
+    epoch, grads = obj.get("epoch"), obj.get("grad_norms")
+    if type(epoch) is not int or not 1 <= epoch < INT_LIMIT or type(grads) is not list or len(grads) > 1000:
+        return None
+    out = {k: obj.get(k) for k in METRIC_KEYS}
+    for k in _NUMBER_KEYS:
+        v = out[k]
+        # NaN fails both comparisons, inf the second
+        if v is not None and (
+            type(v) is not float or not 0.0 <= v <= (1.0 if k in _FRACTIONS else _FLOAT_MAX)
+        ):
+            return None
+    for g in grads:
+        if g is not None and (type(g) is not float or not 0.0 <= g <= _FLOAT_MAX):
+            return None
+    out["grad_norms"] = list(grads)
+    return out
+
+
 def check_metrics(obj: Any, name: str = "metrics") -> dict:
     """One metrics.jsonl object, type-checked; exactly METRIC_KEYS (missing ones null, others dropped)."""
+    fast = _metrics_fast(obj)
+    if fast is not None:
+        return fast
     if not isinstance(obj, dict):
         raise _Bad(f"{name} must be a JSON object, got {_show(obj)}")
     out: dict = {}
@@ -683,7 +713,7 @@ def read_metrics(path: str | Path) -> list[dict]:
             continue
         where = f"{path}: line {i + 1}"
         try:
-            obj = parse_json(line, where=where, max_depth=None)
+            obj = parse_json(line, where=where, checked=True)  # check_metrics checks every value
         except DataError:
             if i == len(lines) - 1:
                 break  # no newline after it yet: the epoch in flight
