@@ -1,15 +1,40 @@
 """The headless command line: ``train``, ``gradcheck``, ``evaluate`` and ``data``.
 
-    python main.py train --config CFG.json --out DIR [--evaluate-test] [--human-error E]
+    python main.py train --config CFG.json --out DIR [--overwrite] [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
     python main.py evaluate --run DIR --data SOURCE
     python main.py data --source SOURCE [--image-size H W] [--color rgb|gray]
 
 Results go to stdout (JSON for gradcheck, evaluate and data; a short text summary for
-train); progress goes to stderr. Exit status: 0 success, 1 a gradient check that
-failed, 2 bad configuration or input (one line on stderr naming the field or file, no
-traceback), 130 interrupted (Ctrl-C; a training run stops cleanly with stop_reason
-``cancelled`` and keeps its run directory).
+train); progress goes to stderr.
+
+``train --out DIR`` writes a new run folder: DIR must not exist or be empty. A folder that
+already holds files is refused (exit 2), unless ``--overwrite`` is given and DIR holds a
+RegLab run: the new run is then written beside it and replaces it only once it has
+written all its files (also after Ctrl-C, which saves the run); if it fails, DIR is left
+as it was. One process writes a run folder at a time: a second ``train`` into the same
+DIR is refused (exit 2) naming the pid that holds it.
+
+Ctrl-C, SIGTERM and SIGHUP stop a training run at the next mini-batch and save it
+(``stop_reason`` ``cancelled``); a second one aborts at once without saving.
+
+Exit status:
+
+- 0: success (``train``: the run completed or stopped early; warnings such as
+  ``weights_unchanged`` are printed and written to summary.json, see below);
+- 1: ``gradcheck`` ran and the gradients do not match;
+- 2: bad configuration or input, a refused run folder, an unusable model (NaN weights,
+  zero norm_std) or a write error (full disk, read-only file system): one line on stderr
+  naming the field or file and what is wrong, no traceback; what was on disk before is
+  left intact;
+- 3: ``train``: the run diverged (the loss became NaN or infinite; the run folder holds
+  the last finite weights and ``stop_reason`` ``diverged``);
+- 130: interrupted (Ctrl-C, SIGTERM, SIGHUP): a training run stops cleanly with
+  ``stop_reason`` ``cancelled`` and keeps its run directory.
+
+``train`` prints each entry of summary.json's ``warnings`` (codes ``diverged``,
+``stalled``, ``weights_unchanged``, ``dev_not_finite``; see :mod:`engine.trainer`) as a
+``warning:`` line.
 """
 
 from __future__ import annotations
@@ -17,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -33,7 +59,12 @@ from engine.errors import Cancelled, InputError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INPUT = 2
+EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+# the signals that stop a training run gracefully (the first one) or at once (the second)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class _UsageError(InputError):
@@ -54,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train from a config file and write a run directory")
     p.add_argument("--config", required=True, metavar="CFG.json", help="experiment config (JSON)")
-    p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
+    p.add_argument("--out", required=True, metavar="DIR", help="run directory to write (new or empty)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in DIR, once the new run has finished (DIR is kept if it fails)",
+    )
     p.add_argument("--evaluate-test", action="store_true", help="also measure the test set at the end")
     p.add_argument(
         "--human-error", type=float, metavar="E", help="human-level error in [0, 1] (overrides the config)"
@@ -93,9 +129,9 @@ def main(
     except InputError as exc:
         print(f"error: {_one_line(str(exc))}", file=err)
         return EXIT_INPUT
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        name = exc.filename if exc.filename is not None else ""
-        print(f"error: {name}: {exc.strerror or exc}", file=err)
+    except OSError as exc:  # a file or folder the command could not read or write
+        name = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"error: {name}{_one_line(exc.strerror or str(exc) or type(exc).__name__)}", file=err)
         return EXIT_INPUT
     except Cancelled:
         print("cancelled before training started", file=err)
@@ -121,7 +157,8 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from engine.experiment import run_experiment  # imported here: `data`/`--help` stay quick
 
-    with _Interrupt() as interrupt:
+    err = _QuietOnError(err)  # a closed terminal (SIGHUP) must not stop the run from saving
+    with _Interrupt(err) as interrupt:
         progress = _DataProgress(err)
         exp = run_experiment(
             cfg,
@@ -130,6 +167,7 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             evaluate_test=args.evaluate_test,
             progress=progress,
             cancel=interrupt.is_set,
+            overwrite=args.overwrite,
         )
         reporter = _EpochReporter(cfg.training.epochs, err)
         last = None
@@ -147,15 +185,48 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     stop = summary.get("stop_reason") or (last.stop_reason if last is not None else None)
     if interrupt.triggered or stop == "cancelled":
         return EXIT_INTERRUPTED
+    if stop == "diverged":
+        return EXIT_DIVERGED
     return EXIT_OK
 
 
-class _Interrupt:
-    """Ctrl-C sets a flag the trainer polls between batches; a second Ctrl-C aborts at once."""
+class _QuietOnError:
+    """A text stream whose writes never raise: after SIGHUP the terminal is gone (EIO), and
+    progress lines must not keep the run from writing its folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):
+                self.failed = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.failed = True
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+class _Interrupt:
+    """Ctrl-C, SIGTERM or SIGHUP set a flag the trainer polls between batches; a second one aborts at once."""
+
+    def __init__(self, err: TextIO | None = None) -> None:
         self._event = threading.Event()
-        self._old: Any = None
+        self._old: dict[int, Any] = {}
+        self._err = err
         self.triggered = False
 
     def is_set(self) -> bool:
@@ -166,18 +237,24 @@ class _Interrupt:
             raise KeyboardInterrupt
         self.triggered = True
         self._event.set()
-        print(
-            "\nstopping: finishing the run directory (Ctrl-C again to abort) ...", file=sys.stderr, flush=True
-        )
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        # os.write, not print: the signal may arrive in the middle of a print to the same stream
+        text = f"\nstopping ({name}): finishing the run directory (again to abort) ...\n"
+        try:
+            os.write(self._err.fileno(), text.encode())
+        except (OSError, ValueError, AttributeError):
+            pass  # no file descriptor (tests pass a StringIO) or the terminal is gone
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            for sig in STOP_SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 class _DataProgress:
@@ -224,10 +301,13 @@ class _EpochReporter:
                 self._pending = ""
         else:
             print(line, file=self._err, flush=True)
-        if record.message:
+        message = record.message or ""
+        for warning in getattr(record, "warnings", ()):  # printed once, with its code, at the end
+            message = message.replace(warning["message"], "")
+        if message.strip():
             if self._tty:
                 print(file=self._err)
-            print(f"  {record.message}", file=self._err, flush=True)
+            print(f"  {message.strip()}", file=self._err, flush=True)
 
     def close(self) -> None:
         if self._tty:
@@ -283,6 +363,10 @@ def summary_lines(summary: dict, out_dir: Path, last: Any = None) -> list[str]:
             lines.extend(f"  - {s}" for s in steps)
     for note in summary.get("notes") or []:
         lines.append(f"note: {note}")
+    for warning in summary.get("warnings") or []:
+        if isinstance(warning, dict) and warning.get("code") != "diverged":  # diverged: said by "stopped:"
+            text = str(warning.get("message") or warning.get("code"))
+            lines.append(f"warning ({warning.get('code')}): {text.removeprefix('Warning: ')}")
     return lines
 
 

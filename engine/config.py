@@ -569,15 +569,12 @@ def from_json(text: str, name: str = "config") -> ExperimentConfig:
 
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate a JSON config file; errors name the file."""
+    from engine.jsonfile import read_json_file  # the one reader of untrusted JSON: bounded, one-line errors
+
     path = Path(path)
+    raw = read_json_file(path, what="config file", max_bytes=1 << 20, error=ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    try:
-        return from_json(text, name=str(path))
+        return from_dict(raw)
     except ConfigError as exc:
         msg = str(exc)
         raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

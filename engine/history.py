@@ -12,7 +12,6 @@ hidden) live beside the run in ``reglab_gui.json``; names are unique within the 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import zipfile
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import BUILTIN_2D, ExperimentConfig
-from engine.errors import DataError
+from engine.errors import InputError
 from engine.fileio import atomic_write_json
 
 LABELS_FILE = "reglab_gui.json"  # display name and hidden flag of a run (kept beside the run)
@@ -157,12 +156,15 @@ def default_run_name(run_dir: str | Path) -> str:
 
 
 def read_labels(run_dir: str | Path) -> dict:
+    """A run's display labels; {} when the file is missing or unusable (the run keeps its defaults)."""
+    from engine.jsonfile import read_json_file
+
     path = Path(run_dir) / LABELS_FILE
+    if not path.exists():
+        return {}
     try:
-        if path.stat().st_size > 64_000:
-            return {}
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        meta = read_json_file(path, what="run labels", max_bytes=64_000, streams=False)
+    except InputError:
         return {}
     if not isinstance(meta, dict):
         return {}
@@ -306,23 +308,13 @@ class RunHistory:
 
     # ---------------------------------------------------------------- reading folders
     def load_dir(self, runs_dir: str | Path) -> list[str]:
-        """Add every run folder below runs_dir (oldest first); returns one line per folder that
-        could not be read. Never raises for a broken run: reading runs is parsing untrusted files."""
-        problems: list[str] = []
-        root = Path(runs_dir)
-        try:
-            folders = sorted(p for p in root.iterdir() if p.is_dir())
-        except OSError as exc:
-            return [f"{root}: cannot list the runs folder ({exc.strerror or exc})"] if root.exists() else []
-        for path in folders:
-            if not (path / "config.json").exists():
-                continue
-            try:
-                self.add(read_run(path))
-            except DataError as exc:
-                problems.append(str(exc))
-            except (OSError, ValueError, TypeError, KeyError, RecursionError, MemoryError) as exc:
-                problems.append(f"{path}: cannot be read ({type(exc).__name__}: {exc})")
+        """Add every run folder below runs_dir (in folder-name order); returns one line per
+        folder that could not be read. Never raises: reading runs is parsing untrusted files."""
+        from engine.runs import scan_runs  # lazy: keeps the window's start-up light
+
+        records, problems = scan_runs(runs_dir)
+        for rec in records:
+            self.add(_run_info(rec))
         return problems
 
 
@@ -330,7 +322,11 @@ def read_run(path: str | Path) -> RunInfo:
     """A finished or interrupted run folder as a RunInfo (DataError when it cannot be read)."""
     from engine.runs import load_run  # lazy: keeps the window's start-up light
 
-    rec = load_run(path)
+    return _run_info(load_run(path))
+
+
+def _run_info(rec) -> RunInfo:
+    path = rec.path
     labels = read_labels(path)
     count, nbytes = param_size(Path(path) / "model.npz")
     return RunInfo(
