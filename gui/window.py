@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.session.runFinished.connect(self._on_session_run_finished)
         self.session.runFailed.connect(self._on_session_run_failed)
         self.session.stateChanged.connect(self._on_session_state_changed)
+        self.session.currentChanged.connect(lambda _key: self._update_run_actions())
         self.state.configChanged.connect(self._on_state_config_changed)
         self.state.dataChanged.connect(self._on_data_changed)
         self.data_session.problemsChanged.connect(self._on_data_changed)

@@ -133,6 +133,7 @@ class RunsTableModel(QAbstractTableModel):
         for key in self._keys:
             self._assign_color(key)
         self._settings: dict[str, str] = {}
+        self.removing = False
         self._update_settings()
         history.subscribe(self._on_history_event)
 
@@ -283,10 +284,14 @@ class RunsTableModel(QAbstractTableModel):
         elif event == "removed":
             row = self.row_of(key)
             if row >= 0:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                self._keys.pop(row)
-                self._colors.pop(key, None)
-                self.endRemoveRows()
+                self.removing = True  # views: selection changes now are Qt's, not the user's
+                try:
+                    self.beginRemoveRows(QModelIndex(), row, row)
+                    self._keys.pop(row)
+                    self._colors.pop(key, None)
+                    self.endRemoveRows()
+                finally:
+                    self.removing = False
                 self._update_settings()
         elif event in ("changed", "records"):
             row = self.row_of(key)

@@ -82,6 +82,8 @@ class RunsView(QWidget):
         lay.addWidget(self.table, 1)
         self._syncing = False
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        # a removed row moves Qt's selection to a neighbour: that is not the user choosing a run
+        model.rowsRemoved.connect(self._on_rows_removed)
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.evaluate_button.clicked.connect(self._on_evaluate_clicked)
         session.currentChanged.connect(self._on_session_current_changed)
@@ -103,12 +105,15 @@ class RunsView(QWidget):
             self.table.clearSelection()
 
     def _on_selection_changed(self, *_args) -> None:
-        if not self._syncing:
+        if not self._syncing and not self.model.removing:
             self.session.set_current(self.selected_key())
         self.update_buttons()
 
+    def _on_rows_removed(self, *_args) -> None:
+        self._on_session_current_changed(self.session.current_key or "")
+
     def _on_session_current_changed(self, key: str) -> None:
-        self._syncing = True
+        syncing, self._syncing = self._syncing, True
         try:
             row = self.model.row_of(key or None)
             sel = self.table.selectionModel()
@@ -121,7 +126,7 @@ class RunsView(QWidget):
                 )
                 self.table.scrollTo(self.model.index(row, 0))
         finally:
-            self._syncing = False
+            self._syncing = syncing
         run = self.session.current()
         test = run.test_acc() if run is not None else None
         self.test_label.setText(self.test_text(run.summary) if test is not None else "")
