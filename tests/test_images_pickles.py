@@ -10,7 +10,6 @@ and no large allocation (peak RSS growth measured inside a subprocess).
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import struct
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from memprobe import probe
 
 from engine.errors import DataError
 from engine.images import load_source
@@ -335,24 +335,6 @@ def test_each_malicious_pickle_is_refused_in_process():
         assert not Path("pwned-marker").exists(), name
 
 
-_PROBE = r"""
-import io, json, resource, sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from engine.cli import main
-folders = json.loads(sys.argv[2])
-warm = main(["data", "--source", folders.pop("genuine")], stdout=io.StringIO(), stderr=io.StringIO())
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-out = {"warm": warm}
-for name, folder in folders.items():
-    err = io.StringIO()
-    rc = main(["data", "--source", folder], stdout=io.StringIO(), stderr=err)
-    grow = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
-    out[name] = {"rc": rc, "stderr": err.getvalue(), "grow_kb": grow}
-print(json.dumps(out))
-"""
-
-
 def test_malicious_batches_exit_2_with_bounded_memory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folders = {}
@@ -363,18 +345,8 @@ def test_malicious_batches_exit_2_with_bounded_memory(tmp_path, monkeypatch):
         root.mkdir()
         (root / "test_batch").write_bytes(raw)
         folders[name] = str(root)
-    env = dict(os.environ, REGLAB_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(ROOT), json.dumps(folders)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
-    assert result.pop("warm") == 0
+    warm = ["data", "--source", folders.pop("genuine")]
+    result = probe(warm, {name: ["data", "--source", f] for name, f in folders.items()}, tmp_path)
     assert set(result) == set(malicious())
     for name, r in result.items():
         assert r["rc"] == 2, (name, r)
