@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.config import ConfigError, from_dict, load_config
 from engine.errors import Cancelled, InputError
+from engine.text import printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -91,11 +92,11 @@ def main(
         ]
         return command(args, out, err)
     except InputError as exc:
-        print(f"error: {_one_line(str(exc))}", file=err)
+        print(f"error: {printable(_one_line(str(exc)))}", file=err)
         return EXIT_INPUT
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         name = exc.filename if exc.filename is not None else ""
-        print(f"error: {name}: {exc.strerror or exc}", file=err)
+        print(f"error: {printable(name)}: {exc.strerror or exc}", file=err)
         return EXIT_INPUT
     except Cancelled:
         print("cancelled before training started", file=err)
