@@ -172,6 +172,26 @@ def class_names(values) -> list[str]:
     return names
 
 
+def classes_from_labels(values: list[str], name: str) -> tuple[np.ndarray, list[str]]:
+    """Text labels (CSV cells, Parquet strings) -> int64 labels ``(n,)`` and class names.
+
+    When every label is an integer the classes are sorted by value (``2`` before ``10``),
+    otherwise by text; names are printable (see :func:`class_names`).
+    """
+    uniq = sorted(set(values))
+    try:
+        as_int = {v: int(v) for v in uniq}
+    except ValueError:
+        as_int = None
+    if as_int is not None:
+        uniq = sorted(uniq, key=lambda v: as_int[v])
+        if len(set(as_int.values())) != len(uniq):  # "1" and "01"
+            raise DataError(f"{name}: labels {uniq} name the same number in different ways")
+    index = {v: i for i, v in enumerate(uniq)}
+    y = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+    return y, class_names(str(as_int[v]) if as_int is not None else v for v in uniq)
+
+
 def _labels(y_raw: np.ndarray, names: np.ndarray | None, name: str) -> tuple[np.ndarray, list[str]]:
     """Labels as int64 0..k-1 plus class names in label order."""
     if y_raw.dtype.kind in "US":

@@ -20,7 +20,7 @@ import numpy as np
 from engine.dataset import SourceData
 from engine.errors import DataError
 from engine.images import cache as disk_cache
-from engine.images import formats
+from engine.images import formats, manifest, parquet, pixelcsv
 from engine.images.decode import channels, relative_name
 from engine.images.limits import require_memory
 from engine.images.loader import decode_files
@@ -176,6 +176,38 @@ def _builtin(source, image_size, color, n_samples, noise, n_classes, seed) -> So
     return make_2d(name, n_samples, noise, np.random.default_rng(seed), n_classes=n_classes)
 
 
+FILE_SUFFIXES = (".npz", ".csv", ".parquet")
+
+
+def _classify(path: Path, source: str) -> tuple[str, list]:
+    """The kind of a path source, and (for the single-file kinds) its files."""
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            return "npz", [path]
+        if suffix == ".csv":
+            return ("pixel_csv" if pixelcsv.sniff(path) is not None else "manifest"), [path]
+        if suffix == ".parquet":
+            return "parquet", [path]
+        raise DataError(
+            f"{printable(source)}: a file source must be an .npz (arrays X and y), a .csv "
+            f"(image files and labels, or pixels) or a .parquet file"
+        )
+    kind = folder_kind(path)
+    if kind in ("mnist", "cifar10"):
+        return kind, formats.source_files(path)
+    if parquet.find_parquet(path):
+        return "parquet", []
+    layout = manifest.find_layout(path)
+    if layout is not None and layout[0] == "manifest":
+        return "manifest", []
+    if pixelcsv.folder_parts(path) is not None:
+        return "pixel_csv", []
+    if layout is not None:
+        return "kaggle", []
+    return kind, []
+
+
 def load_source(
     source: str,
     *,
@@ -189,9 +221,15 @@ def load_source(
     cancel: Callable[[], bool] | None = None,
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
+    pixel_shape=None,
 ) -> SourceData:
     """Load ``source``: ``builtin:NAME``, a class folder, a pre-split folder, an ``.npz``,
-    an MNIST idx folder or a CIFAR-10 batches folder.
+    an MNIST idx folder, a CIFAR-10 batches folder, a CSV (a manifest of image files and
+    labels, or one image per row of pixels), a Parquet file or a folder of them, or a folder
+    with a manifest (Hugging Face ``metadata.csv``, Kaggle ``train.csv`` + ``train/``).
+
+    ``pixel_shape`` ``(H, W, C)`` is the image shape of a pixel CSV (inferred for square
+    images when None).
 
     Images come back as uint8 ``(n, H, W, C)`` with ``(H, W) = image_size`` and C = 3 for
     ``color="rgb"``, 1 for ``"gray"``; feature-vector ``.npz`` files as float ``(n, F)``.
@@ -208,24 +246,34 @@ def load_source(
     path = Path(os.path.expanduser(source))
     if not path.exists():
         raise DataError(f"{printable(source)}: data source not found")
-    listing = None
-    if path.is_file():
-        if path.suffix.lower() != ".npz":
-            raise DataError(f"{printable(source)}: a file source must be an .npz with arrays X and y")
-        kind, files = "npz", [path]
-    else:
-        kind = folder_kind(path)
-        if kind in ("folder", "presplit"):
-            listing = list_folder(path)
-            files = [f for fs in listing[3] for f in fs]
-        else:
-            files = formats.source_files(path)
+    listing = mplan = None
+    parts: dict = {}
+    kind, files = _classify(path, source)
+    if kind in ("folder", "presplit"):
+        listing = list_folder(path)
+        files = [f for fs in listing[3] for f in fs]
+    elif kind in ("manifest", "kaggle"):
+        root = path.parent if path.is_file() else path
+        layout = manifest.csv_file_layout(path) if path.is_file() else manifest.find_layout(path)
+        mplan = manifest.plan(root, *layout)
+        files = mplan.source_files()
+    elif kind == "pixel_csv":
+        parts = {"": path} if path.is_file() else pixelcsv.folder_parts(path)
+        files = list(parts.values())
+    elif kind == "parquet":
+        found = [path] if path.is_file() else parquet.find_parquet(path)
+        parts = parquet.parts_of(found)
+        files = found
+        if parquet.uses_paths(found):
+            use_cache = False  # images referenced by path are not part of the cache key
     entry = fp = None
     if use_cache:
         fp = disk_cache.fingerprint(path, files)
         if listing is not None and listing[4]:
             # what the walk skipped is part of the report: a changed skip list is a changed source
             fp += "+" + hashlib.sha256(json.dumps(listing[4], sort_keys=True).encode()).hexdigest()
+        if kind == "pixel_csv" and pixel_shape is not None:
+            fp += f"+pixel_shape={list(map(int, pixel_shape))}"  # the same CSV read at another shape
         entry = disk_cache.entry_path(path, image_size, color, cache_dir)
         cached = disk_cache.load_entry(entry, fp, source)
         if cached is not None:
@@ -238,9 +286,17 @@ def load_source(
         sd = formats.load_mnist(path, source, image_size, color)
     elif kind == "cifar10":
         sd = formats.load_cifar(path, source, image_size, color)
+    elif kind == "pixel_csv":
+        sd = pixelcsv.load_pixel_csv(parts, source, image_size, color, pixel_shape)
+    elif kind in ("manifest", "kaggle"):
+        sd = manifest.load_manifest(mplan, source, image_size, color, progress, cancel)
+    elif kind == "parquet":
+        sd = parquet.load_parquet(
+            parts, path.parent if path.is_file() else path, source, image_size, color, progress, cancel
+        )
     else:
         sd = load_folder(path, source, image_size, color, listing, progress, cancel)
-    if kind in ("npz", "mnist", "cifar10") and progress is not None:
+    if kind in ("npz", "mnist", "cifar10", "pixel_csv") and progress is not None:
         progress(len(sd.y), len(sd.y))
     if use_cache and entry is not None and not _transient_skips(sd):
         disk_cache.save_entry(entry, sd, fp)
