@@ -59,7 +59,9 @@ def test_missing_source(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_source(str(tmp_path / "nope"))
     (tmp_path / "x.txt").write_text("1,2\n")
-    with pytest.raises(DataError, match=r"x.txt: a file source must be an .npz .*, a .csv .* or a .parquet file"):
+    with pytest.raises(
+        DataError, match=r"x.txt: a file source must be an .npz .*, a .csv .* or a .parquet file"
+    ):
         load_source(str(tmp_path / "x.txt"))
 
 

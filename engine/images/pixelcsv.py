@@ -61,7 +61,7 @@ def sniff(path: Path) -> tuple[list[str] | None, int, int] | None:
     fields = first.split(b",")
     if len(fields) < 5:
         return None
-    if all(_is_number(f) for f in fields):
+    if all(_is_number(f) for f in fields[1:]):  # no header: the label (number or text) comes first
         return None, len(fields), 0
     header = [f.decode("utf-8", "replace").strip() for f in fields]
     lower = [h.lower() for h in header]
@@ -126,7 +126,7 @@ def _parse(lines: list[bytes], cols: list[int], dtype) -> np.ndarray:
 
 def _parse_rows(lines: list[bytes], cols: list[int]) -> tuple[np.ndarray, list[int]]:
     """Values of ``lines`` (integers when possible) and the indices of rows that failed."""
-    for dtype in (np.int64, np.float64):
+    for dtype in (np.int32, np.float64):  # int32: half the memory of int64, and 0..65535 fits
         try:
             return _parse(lines, cols, dtype), []
         except (ValueError, OverflowError, UserWarning):
@@ -148,7 +148,7 @@ def _parse_rows(lines: list[bytes], cols: list[int]) -> tuple[np.ndarray, list[i
                 bad.append(s + i)
     values = np.concatenate(pieces) if pieces else np.zeros((0, len(cols)))
     if np.all(values == np.round(values)) and np.all(np.abs(values) < 2**53):
-        values = values.astype(np.int64)  # integers after all: keep the integer reading of 0..255
+        values = values.astype(np.int32)  # integers after all: keep the integer reading of 0..255
     return values, bad
 
 
@@ -200,6 +200,7 @@ def read_pixel_csv(path: Path, pixel_shape=None) -> tuple[np.ndarray, list[str],
     if bad:
         bad_set = set(bad)
         good = [r for i, r in enumerate(good) if i not in bad_set]
+        line_of = [n for i, n in enumerate(line_of) if i not in bad_set]
     labels = [r.split(b",", label_col + 1)[label_col].strip().decode("utf-8", "replace") for r in good]
     empty = [i for i, v in enumerate(labels) if not v]
     if empty:
