@@ -82,7 +82,8 @@ def parts_of(files: list[Path]) -> dict[str, list[Path]]:
         parts.setdefault(_split_of(f), []).append(f)
     if "" in parts and len(parts) > 1:
         parts.setdefault("train", [])[:0] = parts.pop("")
-    return parts
+    order = ("", "train", "dev", "test")  # rows come out train, dev, test whatever the file names
+    return {p: parts[p] for p in order if p in parts}
 
 
 def _hf_features(schema) -> dict:
