@@ -3,7 +3,7 @@
     python main.py train --config CFG.json --out DIR [--overwrite] [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
     python main.py evaluate --run DIR --data SOURCE
-    python main.py data --source SOURCE [--image-size H W] [--color rgb|gray]
+    python main.py data --source SOURCE [--image-size H W] [--color rgb|gray] [--pixel-shape H W C]
 
 Results go to stdout (JSON for gradcheck, evaluate and data; a short text summary for
 train); progress goes to stderr.
@@ -55,6 +55,7 @@ import numpy as np
 
 from engine.config import ConfigError, from_dict, load_config
 from engine.errors import Cancelled, InputError
+from engine.text import printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -107,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="SOURCE")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     p.add_argument("--color", choices=("rgb", "gray"), default=None)
+    p.add_argument(
+        "--pixel-shape",
+        type=int,
+        nargs=3,
+        metavar=("H", "W", "C"),
+        default=None,
+        help="image shape of a CSV of pixels (default: inferred for square images)",
+    )
     return parser
 
 
@@ -127,10 +136,10 @@ def main(
         ]
         return command(args, out, err)
     except InputError as exc:
-        print(f"error: {_one_line(str(exc))}", file=err)
+        print(f"error: {printable(_one_line(str(exc)))}", file=err)
         return EXIT_INPUT
     except OSError as exc:  # a file or folder the command could not read or write
-        name = f"{exc.filename}: " if exc.filename is not None else ""
+        name = f"{printable(str(exc.filename))}: " if exc.filename is not None else ""
         print(f"error: {name}{_one_line(exc.strerror or str(exc) or type(exc).__name__)}", file=err)
         return EXIT_INPUT
     except Cancelled:
@@ -427,6 +436,9 @@ def _data(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not 1 <= s <= 1024:
             raise InputError(f"--image-size: {'HW'[i]} must be in [1, 1024], got {s}")
     color = args.color or "rgb"
+    shape = args.pixel_shape
+    if shape is not None and (min(shape) < 1 or shape[2] not in (1, 3, 4)):
+        raise InputError(f"--pixel-shape: H and W must be at least 1 and C one of 1, 3, 4; got {shape}")
     from engine.prepare import builtin_2d_name
 
     if builtin_2d_name(source) is not None:
@@ -434,7 +446,9 @@ def _data(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         from engine.images import data_report
 
-        report = data_report(source, image_size=tuple(size), color=color, progress=_DataProgress(err))
+        report = data_report(
+            source, image_size=tuple(size), color=color, progress=_DataProgress(err), pixel_shape=shape
+        )
     print(json.dumps(to_jsonable(report)), file=out)
     return EXIT_OK
 
