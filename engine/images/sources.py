@@ -108,8 +108,12 @@ def load_folder(
     listing=None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    out=None,
 ) -> SourceData:
-    """Decode a class folder or pre-split folder (see the module docstring)."""
+    """Decode a class folder or pre-split folder (see the module docstring).
+
+    out: where the pixels go (a row sink of :func:`engine.images.loader.decode_files`, such
+    as the disk cache's EntryWriter); in memory when None."""
     kind, classes, dirs, files = listing or list_folder(root)
     if len(classes) < 2:
         only = f": {classes[0]}" if classes else ""
@@ -127,7 +131,7 @@ def load_folder(
     part_of = np.concatenate(
         [np.full(len(fs), i, dtype=np.int64) for i, ((p, _, _), fs) in enumerate(zip(dirs, files))]
     )
-    result = decode_files(flat, image_size, color, progress=progress, cancel=cancel)
+    result = decode_files(flat, image_size, color, progress=progress, cancel=cancel, out=out)
     skipped = [
         {"file": os.path.relpath(flat[i], root).replace(os.sep, "/"), "reason": r} for i, r in result.failed
     ]
@@ -232,9 +236,23 @@ def load_source(
     elif kind == "cifar10":
         sd = formats.load_cifar(path, source, image_size, color)
     else:
-        sd = load_folder(path, source, image_size, color, listing, progress, cancel)
+        # decoded straight into the cache's data file (never the whole folder in memory)
+        n_files = len(files)
+        writer = (
+            disk_cache.EntryWriter.create(entry, (n_files, *image_size, channels(color)))
+            if use_cache
+            else None
+        )
+        try:
+            sd = load_folder(path, source, image_size, color, listing, progress, cancel, out=writer)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
     if kind in ("npz", "mnist", "cifar10") and progress is not None:
         progress(len(sd.y), len(sd.y))
     if use_cache and entry is not None:
-        disk_cache.save_entry(entry, sd, fp)
+        # the returned source reads X from the cache (memory-mapped), not from memory
+        sd = disk_cache.store_entry(entry, sd, fp, writer if kind in ("folder", "presplit") else None)
+        disk_cache.remove_legacy(path, image_size, color, cache_dir)
     return sd
