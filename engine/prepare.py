@@ -105,7 +105,11 @@ def load_sources(data: DataConfig, progress: Progress = None, cancel: Cancel = N
 
     Generated sources use data.seed for the main source and seed + 1 / seed + 2 for a
     separate dev / test source, so those are fresh samples and not copies of the main set.
+    Raises engine.memory.RunTooLarge (an InputError) before generating data that cannot fit.
     """
+    from engine.memory import check_data_memory
+
+    check_data_memory(data)  # before generating or loading anything large
     wanted = [("main", data.source, 0), ("dev", data.dev_source, 1), ("test", data.test_source, 2)]
     sources: dict[str, SourceData] = {}
     for key, source, offset in wanted:

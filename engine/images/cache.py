@@ -138,6 +138,15 @@ def load_entry(path: Path, expected_fingerprint: str, source: str) -> SourceData
     )
 
 
+def entry_is_fresh(path: Path, expected_fingerprint: str) -> bool:
+    """Whether ``path`` holds a current entry for this fingerprint (reads two small fields)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["version"]) == FORMAT_VERSION and str(z["fingerprint"]) == expected_fingerprint
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return False
+
+
 # ---------------------------------------------------------------- writing
 
 
