@@ -518,18 +518,37 @@ def summarize_source(source: str, data, seed_offset: int = 0, list_folders: bool
     return SourceSummary(source, 0, image_shape, 1, 2, 0, 0)
 
 
-def _cached(path: Path, data, files) -> bool:
+def _cached(path: Path, data, files) -> dict | None:
+    """The metadata of a fresh cache entry of this source (shape, dtype, classes), or None."""
     from engine.images import cache
 
     try:
         fp = cache.fingerprint(path, files)
-        return cache.entry_is_fresh(cache.entry_path(path, tuple(data.image_size), data.color), fp)
+        return cache.entry_info(cache.entry_path(path, tuple(data.image_size), data.color), fp)
     except OSError:
-        return False
+        return None
+
+
+def _from_cache(source: str, info: dict) -> SourceSummary:
+    shape, dtype = tuple(info["shape"]), np.dtype(info["dtype"])
+    n = int(shape[0])
+    return SourceSummary(
+        source,
+        n,
+        shape[1:],
+        dtype.itemsize,
+        int(info["n_classes"]),
+        0,
+        int(np.prod(shape, dtype=np.float64)) * dtype.itemsize,
+        info["parts"],
+    )
 
 
 def _summarize_file(source: str, path: Path, data, image_shape) -> SourceSummary:
     out = int(np.prod(image_shape))
+    info = _cached(path, data, [path])
+    if info is not None:
+        return _from_cache(source, info)
     if path.suffix.lower() == ".npz":
         shape, dtype = _npz_member_header(path, "X")
         n = int(shape[0]) if shape else 0
@@ -539,8 +558,6 @@ def _summarize_file(source: str, path: Path, data, image_shape) -> SourceSummary
             sample, stored = (int(shape[1]),), n * int(shape[1]) * item
         else:
             sample, item, stored = image_shape, 1, n * out
-        if _cached(path, data, [path]):
-            return SourceSummary(source, n, sample, item, 10, 0, stored)
         return SourceSummary(source, n, sample, item, 10, 2 * raw + stored, stored)
     size = path.stat().st_size
     return SourceSummary(source, 0, image_shape, 1, 2, 2 * size, 0)
@@ -576,6 +593,9 @@ def _summarize_folder(source: str, path: Path, data, image_shape, list_folders: 
                 parts[part] += len(fs)
         return SourceSummary(source, n, image_shape, 1, len(classes), 0, n * out, parts)
     files = formats.source_files(path)
+    info = _cached(path, data, files)
+    if info is not None:
+        return _from_cache(source, info)
     if kind == "mnist":
         counts = {}
         for prefix, part in (("train", "train"), ("t10k", "test")):
@@ -592,8 +612,7 @@ def _summarize_folder(source: str, path: Path, data, image_shape, list_folders: 
     n = sum(counts.values())
     parts = {"train": counts.get("train", 0), "dev": 0, "test": counts.get("test", 0)}
     parts = parts if parts["train"] and parts["test"] else None
-    peak = 0 if _cached(path, data, files) else 2 * n * raw_px + n * out
-    return SourceSummary(source, n, image_shape, 1, 10, peak, n * out, parts)
+    return SourceSummary(source, n, image_shape, 1, 10, 2 * n * raw_px + n * out, n * out, parts)
 
 
 def _idx_count(path: Path) -> int:

@@ -138,13 +138,26 @@ def load_entry(path: Path, expected_fingerprint: str, source: str) -> SourceData
     )
 
 
-def entry_is_fresh(path: Path, expected_fingerprint: str) -> bool:
-    """Whether ``path`` holds a current entry for this fingerprint (reads two small fields)."""
+def entry_info(path: Path, expected_fingerprint: str) -> dict | None:
+    """``shape``, ``dtype``, ``n_classes`` and ``parts`` (per-part counts of a pre-split
+    source, or None) of a current entry for this fingerprint, from its metadata alone (no
+    samples are read); None when missing, stale or unreadable."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return int(z["version"]) == FORMAT_VERSION and str(z["fingerprint"]) == expected_fingerprint
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return False
+            if int(z["version"]) != FORMAT_VERSION or str(z["fingerprint"]) != expected_fingerprint:
+                return None
+            report = json.loads(str(z["report"]))
+            parts = None
+            if bool(z["has_presplit"]):
+                parts = {p: int(z[f"part_{p}"].shape[0]) for p in _PARTS}
+            return {
+                "shape": tuple(int(v) for v in z["shape"]),
+                "dtype": str(z["dtype"]),
+                "n_classes": len(report["classes"]),
+                "parts": parts,
+            }
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None
 
 
 # ---------------------------------------------------------------- writing
