@@ -180,7 +180,8 @@ class ArrayFile:
         target = out if order is None else np.empty_like(out)
         for at, stop, first, last in self._spans(srows):
             span = last - first + 1
-            if span == stop - at:  # a contiguous run of distinct rows: read straight into place
+            # a run of consecutive distinct rows: read straight into place
+            if span == stop - at and (span == 1 or bool(np.all(np.diff(srows[at:stop]) == 1))):
                 self.read(first, last + 1, target[at:stop])
                 continue
             block = self._scratch(span)

@@ -277,8 +277,11 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         """``41.2 GB (model 2.1 GB, batches 120 MB, evaluation 18 MB, data 39.0 GB)``."""
-        shown = ", ".join(f"{k} {format_bytes(v)}" for k, v in self.parts.items() if v > 0)
-        return f"{format_bytes(self.total)} ({shown})"
+        return f"{format_bytes(self.total)} ({self.parts_text()})"
+
+    def parts_text(self) -> str:
+        """``model 2.1 GB, batches 120 MB, …`` (parts that are not zero)."""
+        return ", ".join(f"{k} {format_bytes(v)}" for k, v in self.parts.items() if v > 0)
 
     def largest(self) -> str:
         return max(self.parts, key=lambda k: self.parts[k])
@@ -327,7 +330,7 @@ def estimate_run_memory(
     augment = image and _augmenting(cfg.augment)
     in_memory_vectors = not image and on_disk_bytes == 0
     if in_memory_vectors and 2 * n_train * F * it <= _PRENORMALIZE_BYTES:
-        pipeline = 2 * n_train * F * it  # the normalized set and its permuted copy
+        pipeline = 2 * n_train * F * it + 8 * n_train  # the normalized set, its permuted copy, labels
     else:
         per = bs * (sample_bytes + F * it + 8) + (2 * bs * F * 4 if augment else 0)
         pipeline = per * (2 if augment else 1)
@@ -410,7 +413,7 @@ def check_run_memory(
 def _refuse_over(est: MemoryEstimate, limit: MemoryLimit) -> MemoryEstimate:
     if est.total > limit.bytes:
         raise RunTooLarge(
-            f"this run needs about {est.describe()} of memory, more than the "
+            f"this run needs about {format_bytes(est.total)} of memory ({est.parts_text()}), more than the "
             f"{format_bytes(limit.bytes)} {limit.name}; reduce {_FIX[est.largest()]}"
         )
     return est
