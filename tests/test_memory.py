@@ -26,18 +26,28 @@ ROOT = Path(__file__).resolve().parent.parent
 GB = 2**30
 
 
-def _run(args: list[str], env_extra: dict | None = None, cwd=ROOT) -> tuple[int, str, str, int]:
-    """Run a Python child; returns (exit status, stdout, stderr, its peak RSS in kB)."""
+def _run(args: list[str], env_extra: dict | None = None) -> tuple[int, str, str]:
+    """Run a Python child in the repository root; returns (exit status, stdout, stderr)."""
     env = dict(os.environ, **(env_extra or {}))
-    proc = subprocess.Popen(
-        [sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    proc.stderr.close()
-    return proc.returncode, out.decode(), err.decode(), usage.ru_maxrss
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# Runs main.py with its arguments and writes the process's peak RSS (VmHWM, kB) to a file at
+# exit. Measured inside the child: getrusage's ru_maxrss of a child counts the parent's RSS at
+# fork time (Linux keeps the high-water mark across exec), so from outside it would be pytest's.
+_MAIN_WITH_PEAK = """
+import atexit, runpy, sys
+_path = sys.argv[1]
+def _peak():
+    with open('/proc/self/status') as fh:
+        kb = next(line.split()[1] for line in fh if line.startswith('VmHWM'))
+    with open(_path, 'w') as out:
+        out.write(kb)
+atexit.register(_peak)
+sys.argv = ['main.py'] + sys.argv[2:]
+runpy.run_path('main.py', run_name='__main__')
+"""
 
 
 # ---------------------------------------------------------------- the estimate
@@ -123,7 +133,7 @@ def test_memory_limit_under_an_address_space_cap_names_it():
         "from engine.memory import memory_limit, can_map; m = memory_limit();"
         "print(m.bytes, m.name, can_map(100 << 20), can_map(900 << 20))"
     )
-    rc, out, err, _ = _run(["-c", code])
+    rc, out, err = _run(["-c", code])
     assert rc == 0, err
     value, rest = out.split(" ", 1)
     assert 0 < int(value) < GB and "RLIMIT_AS" in rest and rest.split()[-2:] == ["True", "False"]
@@ -173,10 +183,21 @@ def test_runs_that_cannot_fit_are_refused_at_once_without_allocating(tmp_path, r
     )
     cfg_path = _write_config(tmp_path / "cfg.json", raw)
     cache_dir = tmp_path / "cache"
-    rc, out, err, max_rss_kb = _run(
-        ["main.py", "train", "--config", str(cfg_path), "--out", str(tmp_path / "run")],
+    peak_file = tmp_path / "peak_kb"
+    rc, out, err = _run(
+        [
+            "-c",
+            _MAIN_WITH_PEAK,
+            str(peak_file),
+            "train",
+            "--config",
+            str(cfg_path),
+            "--out",
+            str(tmp_path / "run"),
+        ],
         {"REGLAB_CACHE_DIR": str(cache_dir)},
     )
+    max_rss_kb = int(peak_file.read_text())
     assert rc == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -259,7 +280,7 @@ def test_a_dataset_larger_than_an_address_space_cap_trains(tmp_path):
         f"sys.argv = ['main.py', 'train', '--config', {str(cfg)!r}, '--out', {str(tmp_path / 'run')!r}];"
         "runpy.run_path('main.py', run_name='__main__')"
     )
-    rc, out, err, _ = _run(["-c", code], {"REGLAB_CACHE_DIR": str(cache_dir)})
+    rc, out, err = _run(["-c", code], {"REGLAB_CACHE_DIR": str(cache_dir)})
     assert rc == 0, err[-2000:]
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and metrics[0]["dev_acc"] > 0.9
@@ -272,7 +293,7 @@ def test_an_epoch_on_the_100k_cache_stays_within_the_budget(tmp_path):
     """Issue 12: 100,000 32×32 RGB images (307 MB as uint8): peak anonymous memory ≤ 350 MB."""
     cache_dir = tmp_path / "cache"
     source = write_generated_source(tmp_path / "data", 100_000, cache_dir=cache_dir)
-    rc, out, err, _ = _run(
+    rc, out, err = _run(
         ["benchmarks/memory_bench.py", "--child", "mapped", source, str(tmp_path / "run")],
         {"REGLAB_CACHE_DIR": str(cache_dir)},
     )
