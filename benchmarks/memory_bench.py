@@ -225,6 +225,37 @@ def child(case: str, source: str, out_dir: str, cap: int | None) -> dict:
     return result
 
 
+SMALL_CASES = {
+    # per-step overhead dominates: a small network on a small 2-D set
+    "moons": {"data": {"source": "builtin:moons", "n_samples": 2000}, "model": {"hidden": [10, 5]}},
+    # a small image set held in memory (generated)
+    "shapes": {
+        "data": {"source": "builtin:shapes", "n_samples": 5000},
+        "model": {"hidden": [64]},
+        "training": {"batch_size": 128},
+    },
+    # a small image folder loaded through the disk cache (before: in memory; now: memory-mapped)
+    "folder": {"data": {"source": "FOLDER"}, "model": {"hidden": [64]}, "training": {"batch_size": 128}},
+}
+
+
+def small_child(name: str, epochs: int) -> dict:
+    """Median seconds per epoch of a small set (the fast path that must not regress)."""
+    from engine.config import from_dict
+    from engine.prepare import prepare_data
+    from engine.trainer import Trainer
+
+    raw = json.loads(json.dumps(SMALL_CASES[name]))
+    if raw["data"]["source"] == "FOLDER":
+        raw["data"]["source"] = os.environ["REGLAB_BENCH_FOLDER"]
+    raw.setdefault("training", {}).update(epochs=epochs, seed=0)
+    cfg = from_dict(raw)
+    data = prepare_data(cfg)
+    records = list(Trainer(cfg, data).run())
+    seconds = sorted(r.seconds for r in records[1:])  # the first epoch warms up
+    return {"case": name, "median_epoch_seconds": seconds[len(seconds) // 2], "best": seconds[0]}
+
+
 def _in_ram(source: str):
     """The generated images read whole into this process's memory (an in-RAM SourceData).
 
@@ -267,18 +298,74 @@ def _before_tree(commit: str, where: Path) -> Path:
     return where
 
 
+def compare_small(before: str, rounds: int) -> int:
+    """Small-set epoch times of this code against ``before``, children alternating per round."""
+    from PIL import Image
+
+    from engine.images.shapes import make_shapes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old = _before_tree(before, Path(tmp) / "before")
+        folder = Path(tmp) / "folder"
+        sd = make_shapes(3000, 0.2, np.random.default_rng(0), n_classes=3, image_size=(32, 32))
+        for k, name in enumerate(sd.classes):
+            (folder / name).mkdir(parents=True)
+            for i in np.flatnonzero(sd.y == k):
+                Image.fromarray(sd.X[i]).save(folder / name / f"{i:05d}.png")
+        best: dict[tuple[str, str], float] = {}
+        for _ in range(rounds):
+            for name in SMALL_CASES:
+                for label, root in (("before", old), ("now", ROOT)):
+                    env = dict(
+                        os.environ,
+                        REGLAB_BENCH_CODE=str(root),
+                        REGLAB_BENCH_FOLDER=str(folder),
+                        REGLAB_CACHE_DIR=str(Path(tmp) / f"cache-{label}"),
+                    )
+                    cmd = [
+                        sys.executable,
+                        str(ROOT / "benchmarks" / "memory_bench.py"),
+                        "--small-child",
+                        name,
+                        "15",
+                    ]
+                    proc = subprocess.run(
+                        cmd, env=env, capture_output=True, text=True, cwd=str(root), check=True
+                    )
+                    r = json.loads(proc.stdout.strip().splitlines()[-1])
+                    key = (name, label)
+                    best[key] = min(best.get(key, float("inf")), r["median_epoch_seconds"])
+        rows = []
+        for name in SMALL_CASES:
+            b, n = best[(name, "before")], best[(name, "now")]
+            rows.append(
+                {"case": name, "before_s": round(b, 5), "now_s": round(n, 5), "now/before": round(n / b, 3)}
+            )
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--before", default="32dfa1b", help="commit of the code before this change")
     p.add_argument("--keep", action="store_true", help="keep the generated data")
     p.add_argument("--work", default=None, help="folder for generated data (default: a temporary one)")
+    p.add_argument(
+        "--small", type=int, default=0, metavar="ROUNDS", help="compare small-set epoch times only"
+    )
     p.add_argument("--child", nargs=3, metavar=("CASE", "SOURCE", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--small-child", nargs=2, metavar=("CASE", "EPOCHS"), help=argparse.SUPPRESS)
     p.add_argument("--cap", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child, cap=args.cap)))
         return 0
+    if args.small_child:
+        print(json.dumps(small_child(args.small_child[0], int(args.small_child[1]))))
+        return 0
+    if args.small:
+        return compare_small(args.before, args.small)
 
     work = Path(args.work or tempfile.mkdtemp(prefix="reglab-membench-"))
     cache_dir = work / "cache"
