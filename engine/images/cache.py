@@ -188,7 +188,12 @@ class EntryWriter:
             return None
 
     def put(self, positions: np.ndarray, rows: np.ndarray) -> None:
+        """Write ``rows`` ``(k, ...)`` at row ``positions`` ``(k,)`` (ascending)."""
         self._writer.put(positions, rows)
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        """Write consecutive rows from row ``start``."""
+        self._writer.write(start, rows)
 
     def finish(self, keep: np.ndarray | None = None) -> ArrayFile:
         """Keep the rows at positions ``keep`` (all when None); the samples, read from disk."""
@@ -214,7 +219,7 @@ def store_entry(path: Path, sd: SourceData, fp: str, writer: EntryWriter | None 
             writer = EntryWriter(path, tuple(sd.X.shape), sd.X.dtype)
             rows = max(1, (16 * 2**20) // max(1, int(np.prod(sd.X.shape[1:])) * sd.X.dtype.itemsize))
             for start in range(0, len(sd.X), rows):
-                writer._writer.write(start, np.asarray(sd.X[start : start + rows]))
+                writer.write(start, np.asarray(sd.X[start : start + rows]))
             writer.finish()
         final = path.parent / writer.data_name
         os.replace(writer.tmp, final)

@@ -229,6 +229,7 @@ def load_source(
             if progress is not None:
                 progress(len(cached.y), len(cached.y))
             return cached
+    writer = None  # the cache's row sink, when a folder is decoded straight into the cache
     if kind == "npz":
         sd = formats.load_npz(path, source, image_size, color)
     elif kind == "mnist":
@@ -253,6 +254,6 @@ def load_source(
         progress(len(sd.y), len(sd.y))
     if use_cache and entry is not None:
         # the returned source reads X from the cache (memory-mapped), not from memory
-        sd = disk_cache.store_entry(entry, sd, fp, writer if kind in ("folder", "presplit") else None)
+        sd = disk_cache.store_entry(entry, sd, fp, writer)
         disk_cache.remove_legacy(path, image_size, color, cache_dir)
     return sd
