@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -432,7 +433,8 @@ class SourceSummary:
 
     n: samples (0 when unknown); sample_shape: as stored; itemsize: bytes per stored value;
     in_memory: bytes held in memory while loading it (peak) and after; on_disk: bytes of its
-    cache file; parts: per-part sample counts of a pre-split source, else None.
+    cache file; parts: per-part sample counts of a pre-split source, else None; to_write:
+    bytes the disk cache must still write (0 when a current entry exists).
     """
 
     source: str
@@ -443,6 +445,7 @@ class SourceSummary:
     in_memory: int
     on_disk: int
     parts: dict[str, int] | None = None
+    to_write: int = 0
 
     @property
     def is_image(self) -> bool:
@@ -561,7 +564,7 @@ def _summarize_file(source: str, path: Path, data, image_shape) -> SourceSummary
             sample, stored = (int(shape[1]),), n * int(shape[1]) * item
         else:
             sample, item, stored = image_shape, 1, n * out
-        return SourceSummary(source, n, sample, item, 10, 2 * raw + stored, stored)
+        return SourceSummary(source, n, sample, item, 10, 2 * raw + stored, stored, to_write=stored)
     size = path.stat().st_size
     return SourceSummary(source, 0, image_shape, 1, 2, 2 * size, 0)
 
@@ -588,13 +591,16 @@ def _summarize_folder(source: str, path: Path, data, image_shape, list_folders: 
         return SourceSummary(source, 0, image_shape, 1, 2, 0, 0)
     if kind in ("folder", "presplit"):
         _kind, classes, dirs, files = sources.list_folder(path)
+        info = _cached(path, data, [f for fs in files for f in fs])
+        if info is not None:
+            return _from_cache(source, info)
         n = sum(len(f) for f in files)
         parts = None
         if kind == "presplit":
             parts = dict.fromkeys(("train", "dev", "test"), 0)
             for (part, _c, _d), fs in zip(dirs, files):
                 parts[part] += len(fs)
-        return SourceSummary(source, n, image_shape, 1, len(classes), 0, n * out, parts)
+        return SourceSummary(source, n, image_shape, 1, len(classes), 0, n * out, parts, to_write=n * out)
     files = formats.source_files(path)
     info = _cached(path, data, files)
     if info is not None:
@@ -615,7 +621,7 @@ def _summarize_folder(source: str, path: Path, data, image_shape, list_folders: 
     n = sum(counts.values())
     parts = {"train": counts.get("train", 0), "dev": 0, "test": counts.get("test", 0)}
     parts = parts if parts["train"] and parts["test"] else None
-    return SourceSummary(source, n, image_shape, 1, 10, 2 * n * raw_px + n * out, n * out, parts)
+    return SourceSummary(source, n, image_shape, 1, 10, 2 * n * raw_px + n * out, n * out, parts, n * out)
 
 
 def _idx_count(path: Path) -> int:
@@ -710,9 +716,40 @@ def estimate_for_config(cfg, summary: DataSummary | None = None) -> MemoryEstima
 
 
 def check_config_memory(cfg, summary: DataSummary | None = None) -> MemoryEstimate:
-    """Refuse ``cfg`` before any data is generated or decoded when its run cannot fit
-    (:class:`RunTooLarge`); returns the estimate."""
-    return _refuse_over(estimate_for_config(cfg, summary), memory_limit())
+    """Refuse ``cfg`` before any data is generated or decoded when its run cannot fit in
+    memory, or its images cannot fit in the disk cache (:class:`RunTooLarge`); returns the
+    memory estimate."""
+    summary = summary if summary is not None else summarize_config(cfg)
+    est = _refuse_over(estimate_for_config(cfg, summary), memory_limit())
+    check_cache_space(summary)
+    return est
+
+
+def _free_disk(folder: Path) -> int | None:
+    for p in (folder, *folder.parents):
+        if p.exists():
+            try:
+                return shutil.disk_usage(p).free
+            except OSError:
+                return None
+    return None
+
+
+def check_cache_space(summary: DataSummary, cache_dir=None) -> None:
+    """Refuse when the images still to decode do not fit in the disk cache's free space."""
+    need = sum(s.to_write for s in summary.sources.values())
+    if not need:
+        return
+    from engine.images.cache import cache_folder
+
+    folder = cache_folder(cache_dir)
+    free = _free_disk(folder)
+    if free is not None and need > free:
+        names = ", ".join(s.source for s in summary.sources.values() if s.to_write)
+        raise RunTooLarge(
+            f"decoding {names} needs about {format_bytes(need)} of disk for the image cache, more than the "
+            f"{format_bytes(free)} free in {folder}; reduce data.image_size or set REGLAB_CACHE_DIR"
+        )
 
 
 def check_data_memory(data) -> None:

@@ -124,6 +124,36 @@ def test_data_summary_reads_folders_and_headers_without_loading(tmp_path):
     assert npz.n == 30 and npz.sample_shape == (32, 32, 3) and npz.in_memory == 2 * X.nbytes + 30 * 3072
 
 
+def test_a_folder_too_big_for_the_cache_disk_is_refused_and_a_cached_one_is_not(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from engine.images import load_source
+
+    root = tmp_path / "src"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (6, 6), (i, 0, 0)).save(root / cls / f"{i}.png")
+    (root / "b" / "broken.png").write_bytes(b"")
+    monkeypatch.setenv("REGLAB_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = from_dict({"data": {"source": str(root), "image_size": [64, 64]}})
+    s = memory.summarize_config(cfg)
+    assert s.main.n == 11 and s.main.to_write == 11 * 64 * 64 * 3
+    usage = namedtuple("usage", "total used free")
+    real_usage = memory.shutil.disk_usage
+    monkeypatch.setattr(memory.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100_000, 100_000))
+    with pytest.raises(
+        RunTooLarge, match=r"needs about 132 kB of disk for the image cache, more than the 97.7 kB free"
+    ):
+        memory.check_config_memory(cfg)
+    monkeypatch.setattr(memory.shutil, "disk_usage", real_usage)
+    load_source(str(root), image_size=(64, 64))  # decoded into the cache: nothing left to write
+    s = memory.summarize_config(cfg)
+    assert s.main.n == 10 and s.main.to_write == 0  # the cached entry's exact count (broken file skipped)
+    monkeypatch.setattr(memory.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100_000, 100_000))
+    memory.check_config_memory(cfg)
+
+
 # ---------------------------------------------------------------- limits
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import Cancelled
+from engine.errors import Cancelled, DataError
 from engine.images.decode import channels, decode_chunk
 
 SMALL_JOB = 200  # below this many files decode in-process
@@ -90,7 +90,14 @@ class _MemoryRows:
     """The default row sink: decoded images in one in-memory uint8 array ``(n, H, W, C)``."""
 
     def __init__(self, shape: tuple[int, ...]):
-        self.X = np.empty(shape, dtype=np.uint8)
+        try:
+            self.X = np.empty(shape, dtype=np.uint8)
+        except MemoryError:
+            gb = int(np.prod(shape, dtype=np.float64)) / 2**30
+            raise DataError(
+                f"decoding {shape[0]} images to {shape[1]}x{shape[2]}x{shape[3]} needs {gb:.1f} GB of memory, "
+                "more than can be allocated, and the image cache (REGLAB_CACHE_DIR) could not take them"
+            ) from None
 
     def put(self, positions: np.ndarray, rows: np.ndarray) -> None:
         self.X[positions] = rows
