@@ -139,6 +139,25 @@ class ArraySet:
             return self.base if isinstance(self.base, np.ndarray) else np.asarray(self.base)
         return take_rows(self.base, self.idx)
 
+    def __getitem__(self, key) -> np.ndarray:
+        """Samples by set position: an int gives one sample, a slice or an integer array a
+        new ``(k, ...)`` array (read from base; no copy of the whole set is made)."""
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (len(self) if int(key) < 0 else 0)
+            if not 0 <= i < len(self):
+                raise IndexError(f"sample {int(key)} out of range for {len(self)} samples")
+            return self.take(np.array([i]))[0]
+        if isinstance(key, slice):
+            return self.take(np.arange(len(self))[key])
+        key = np.asarray(key)
+        if key.dtype == bool:
+            key = np.flatnonzero(key)
+        return self.take(key)
+
+    def __array__(self, dtype=None, copy=None):
+        X = self.X
+        return X if dtype is None else X.astype(dtype, copy=False)
+
     def rows(self, positions: np.ndarray | slice) -> np.ndarray:
         """The base rows ``(k,)`` of the set's samples at ``positions``."""
         if self.idx is not None:

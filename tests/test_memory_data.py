@@ -297,3 +297,24 @@ def test_streamed_evaluation_equals_the_cached_one(tmp_path):
         streamed = EvalSet(ArraySet(base, y[idx], idx), mean, std, chunk_size=37)
         streamed._cached = None
         assert streamed.evaluate(net) == pytest.approx(cached, rel=1e-5)
+
+
+def test_an_index_set_reads_its_samples_without_copying_the_set(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, size=(40, 3, 3, 1), dtype=np.uint8)
+    idx = np.array([3, 5, 8, 13, 21, 34])
+    for base in (X, _cached_source(tmp_path, X, np.arange(40) % 3).X):
+        s = ArraySet(base, np.arange(6), idx)
+        assert len(s) == 6 and s.shape == (6, 3, 3, 1) and s.nbytes == 6 * 9
+        np.testing.assert_array_equal(s[2], X[8])
+        np.testing.assert_array_equal(s[-1], X[34])
+        np.testing.assert_array_equal(s[[4, 0]], X[[21, 3]])
+        np.testing.assert_array_equal(s[1:3], X[[5, 8]])
+        np.testing.assert_array_equal(np.asarray(s), X[idx])
+        np.testing.assert_array_equal(s.X, X[idx])
+        sub = s.subset(np.array([1, 4]))
+        assert np.array_equal(sub.idx, [5, 21]) and sub.y.tolist() == [1, 4] and sub.base is base
+        chunks = [c.copy() for _, _, c in s.chunks(4)]
+        np.testing.assert_array_equal(np.concatenate(chunks), X[idx])
+        with pytest.raises(IndexError):
+            s[6]
