@@ -318,3 +318,28 @@ def test_an_index_set_reads_its_samples_without_copying_the_set(tmp_path):
         np.testing.assert_array_equal(np.concatenate(chunks), X[idx])
         with pytest.raises(IndexError):
             s[6]
+
+
+def test_chunked_and_augmented_batches_do_not_depend_on_the_producer_thread():
+    from engine.augment import Augmenter
+    from engine.config import AugmentConfig
+
+    rng = np.random.default_rng(6)
+    X = rng.integers(0, 256, size=(400, 6, 6, 3), dtype=np.uint8)
+    data = ArraySet(X, np.arange(400))
+
+    def batches(prefetch):
+        aug = Augmenter(AugmentConfig(hflip=0.5, noise_std=0.05), (6, 6, 3), np.random.default_rng(1))
+        pipe = BatchPipeline(
+            data, 16, np.full(108, 0.5), np.full(108, 0.25), np.random.default_rng(2), augmenter=aug,
+            prefetch=prefetch, shuffle="chunked", chunk_bytes=100 * 108, block_bytes=25 * 108,
+        )  # fmt: skip
+        assert pipe.prefetching == prefetch and len(pipe._slots) == 2
+        return [(xb.copy(), yb.copy()) for _ in range(2) for xb, yb in pipe.epoch()]
+
+    a, b = batches(True), batches(False)
+    assert len(a) == 2 * 25
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)
+    assert sorted(np.concatenate([y for _, y in a[:25]]).tolist()) == list(range(400))
