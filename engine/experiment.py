@@ -103,13 +103,18 @@ class Experiment:
             raise RuntimeError("Experiment.records() can be iterated only once")
         self._started = True
         t0 = time.perf_counter()
+        from engine.memory import check_config_memory, check_prepared_memory
+
         folder = self.folder
         write_dir = folder.open()
         try:
             if self.data is None:
                 from engine.prepare import prepare_data
 
+                check_config_memory(self.cfg)  # refuse before generating or decoding anything large
                 self.data = prepare_data(self.cfg, progress=self.progress, cancel=self.cancel)
+            else:
+                check_prepared_memory(self.cfg, self.data)  # the model, batches and evaluation
             trainer = Trainer(
                 self.cfg, self.data, should_stop=self.should_stop, max_blas_threads=self.max_blas_threads
             )

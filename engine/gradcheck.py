@@ -171,7 +171,7 @@ def _slice_of(net: MLP, view: np.ndarray) -> slice:
 
 def _network_inputs(cfg, data, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """First ``n_samples`` training samples as normalized float64 features ``(n, n_features)``."""
-    X_raw = data.train.X[:n_samples]
+    X_raw = data.train.head(n_samples)
     y = np.asarray(data.train.y[:n_samples])
     try:
         from engine.normalization import apply_standardizer, feature_matrix

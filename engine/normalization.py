@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.dataset import ArraySet
+
 _CHUNK_ELEMENTS = 1 << 20  # values per pass when reducing large arrays (bounds the float64 temporary)
 _TINY_STD = 1e-8  # below this a feature counts as constant
 
@@ -32,32 +34,62 @@ def dtype_scalar(value: float, dtype) -> np.generic:
     return np.dtype(dtype).type(value)
 
 
-def fit_standardizer(X_train: np.ndarray, is_image: bool) -> tuple[np.ndarray, np.ndarray]:
+def fit_standardizer(X_train, is_image: bool) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std ``(n_features,)`` float32 each, from the training samples only.
 
-    X_train: images ``(n, H, W, C)`` (uint8 0..255 or float 0..1), statistics per channel
-    on the 0..1 scale and tiled; or vectors ``(n, n_features)``, statistics per feature.
-    Zero-variance features get std 1. Computed in float64 (in chunks for large arrays).
+    X_train: an array or an :class:`engine.dataset.ArraySet` (read in chunks: a training
+    set on disk is streamed once, never copied into memory). Images ``(n, H, W, C)`` (uint8
+    0..255 or float 0..1): statistics per channel on the 0..1 scale, tiled; vectors
+    ``(n, n_features)``: statistics per feature. Zero-variance features get std 1. Computed
+    in float64, one pass: per-chunk mean and sum of squared deviations, merged exactly
+    (Chan et al.'s pairwise update), so the result does not depend on the chunk size.
     """
-    X_train = np.asarray(X_train)
-    n = len(X_train)
+    data = X_train if isinstance(X_train, ArraySet) else ArraySet(X_train, np.zeros(len(X_train), np.int8))
+    n = len(data)
     if n == 0:
         raise ValueError("cannot fit normalization statistics on an empty training set")
+    shape = data.sample_shape
+    if is_image and len(shape) != 3:
+        raise ValueError(f"image statistics need (n, H, W, C) samples, got shape {data.shape}")
+    scale = 1.0 / 255.0 if np.issubdtype(data.dtype, np.integer) else 1.0
+    n_features = int(np.prod(shape))
+    mean_f, m2_f = _feature_moments(data, n_features)
     if is_image:
-        if X_train.ndim != 4:
-            raise ValueError(f"image statistics need (n, H, W, C) samples, got shape {X_train.shape}")
-        h, w, c = X_train.shape[1:]
-        scale = 1.0 / 255.0 if np.issubdtype(X_train.dtype, np.integer) else 1.0
-        flat = X_train.reshape(-1, c)  # (n·H·W, C): one row per pixel
-        mean_c, std_c = _chunked_mean_std(flat, scale)
-        mean = np.tile(mean_c, h * w)
-        std = np.tile(std_c, h * w)
+        h, w, c = shape
+        per_channel = mean_f.reshape(h * w, c)  # flattening order of (H, W, C): channel fastest
+        mean_c = per_channel.mean(axis=0)
+        # merge the H·W per-feature groups of each channel (equal counts n)
+        m2_c = m2_f.reshape(h * w, c).sum(axis=0) + n * ((per_channel - mean_c) ** 2).sum(axis=0)
+        std_c = np.sqrt(m2_c / (n * h * w))
+        mean, std = np.tile(mean_c, h * w), np.tile(std_c, h * w)
     else:
-        flat = X_train.reshape(n, -1)
-        scale = 1.0 / 255.0 if np.issubdtype(X_train.dtype, np.integer) else 1.0
-        mean, std = _chunked_mean_std(flat, scale)
+        mean, std = mean_f, np.sqrt(m2_f / n)
+    # scale after the fact: statistics of x·scale are mean·scale and std·scale
+    mean, std = mean * scale, std * scale
     std = np.where(std < _TINY_STD, 1.0, std)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _feature_moments(data: ArraySet, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and sum of squared deviations (float64 ``(n_features,)`` each)."""
+    rows = max(1, _CHUNK_ELEMENTS // max(1, n_features))
+    mean = np.zeros(n_features, np.float64)
+    m2 = np.zeros(n_features, np.float64)
+    count = 0
+    block = np.empty((min(rows, len(data)), n_features), np.float64)
+    for start, stop, chunk in data.chunks(rows):
+        k = stop - start
+        f = block[:k]
+        np.copyto(f, chunk.reshape(k, n_features), casting="unsafe")
+        m_b = f.sum(axis=0) / k
+        f -= m_b
+        m2_b = np.einsum("ij,ij->j", f, f)
+        total = count + k
+        delta = m_b - mean
+        mean += delta * (k / total)
+        m2 += m2_b + delta * delta * (count * k / total)
+        count = total
+    return mean, m2
 
 
 def identity_standardizer(n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,19 +105,3 @@ def apply_standardizer(F: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.n
     out -= np.asarray(mean, dtype=dtype)
     out /= np.asarray(std, dtype=dtype)
     return out
-
-
-def _chunked_mean_std(rows: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Column mean and population std of rows ``(m, k)`` times scale, two passes in float64."""
-    m = len(rows)
-    step = max(1, _CHUNK_ELEMENTS // max(1, rows.shape[1]))
-    total = np.zeros(rows.shape[1], np.float64)
-    for start in range(0, m, step):
-        total += rows[start : start + step].sum(axis=0, dtype=np.float64)
-    mean = total / m
-    sq = np.zeros_like(total)
-    for start in range(0, m, step):
-        d = rows[start : start + step].astype(np.float64) - mean
-        sq += np.einsum("ij,ij->j", d, d)
-    # scale after the fact: statistics of x·scale are mean·scale and std·scale
-    return mean * scale, np.sqrt(sq / m) * scale

@@ -34,9 +34,13 @@ course rule (dev and test should come from the same distribution; training data 
 differ) and ``report["mismatch"]`` holds engine.images.compare_sources statistics of the
 loaded sources (with its own warning when dev and test look different).
 
-Normalization statistics are fitted on the training set only (engine.normalization).
-Sets keep their stored form (uint8 images, float vectors); :func:`transform` turns raw
-samples into network input.
+Normalization statistics are fitted on the training set only (engine.normalization), in
+chunks. Sets keep their stored form (uint8 images, float vectors) and are index arrays into
+the loaded source, not copies: with a memory-mapped image cache the samples stay on disk
+(see :mod:`engine.memory`). :func:`transform` turns raw samples into network input.
+
+Before anything large is allocated, :func:`load_sources` refuses data settings whose
+generated or loaded-whole data cannot fit in memory (:func:`engine.memory.check_data_memory`).
 """
 
 from __future__ import annotations
@@ -102,7 +106,11 @@ def load_sources(data: DataConfig, progress: Progress = None, cancel: Cancel = N
 
     Generated sources use data.seed for the main source and seed + 1 / seed + 2 for a
     separate dev / test source, so those are fresh samples and not copies of the main set.
+    Raises engine.memory.RunTooLarge (an InputError) before generating data that cannot fit.
     """
+    from engine.memory import check_data_memory
+
+    check_data_memory(data)  # before generating or loading anything large
     wanted = [("main", data.source, 0), ("dev", data.dev_source, 1), ("test", data.test_source, 2)]
     sources: dict[str, SourceData] = {}
     for key, source, offset in wanted:
@@ -190,14 +198,14 @@ def prepare_from_sources(cfg: ExperimentConfig, sources: dict[str, SourceData]) 
         if s in extra:
             sets[s] = ArraySet(extra[s].X, extra[s].y)
             origin[s] = s
-        else:
-            sets[s] = ArraySet(np.take(main.X, idx[s], axis=0), np.take(main.y, idx[s], axis=0))
+        else:  # an index into the source (which may be memory-mapped), never a copy
+            sets[s] = ArraySet(main.X, np.take(main.y, idx[s], axis=0), idx[s])
     _check_sets(sets, main, origin, cfg)
 
     input_shape = tuple(int(d) for d in main.X.shape[1:])
     n_features = int(np.prod(input_shape))
     if cfg.data.normalize == "standard":
-        mean, std = fit_standardizer(sets["train"].X, main.is_image)
+        mean, std = fit_standardizer(sets["train"], main.is_image)
     else:
         mean, std = identity_standardizer(n_features)
 

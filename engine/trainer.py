@@ -91,7 +91,7 @@ import numpy as np
 from engine import blas
 from engine.batches import BatchPipeline, EvalSet
 from engine.config import AugmentConfig, ExperimentConfig
-from engine.dataset import ArraySet, PreparedData
+from engine.dataset import PreparedData
 from engine.early_stopping import EarlyStopping
 from engine.errors import DataError
 
@@ -270,10 +270,12 @@ class Trainer:
             # a producer thread only pays when BLAS leaves a core free (unknown BLAS: assume not)
             prefetch=threads_in_run is not None and threads_in_run < blas.cpu_count(),
         )
+        if self.pipeline.note:
+            self.notes.append(self.pipeline.note)
         train_eval = data.train
         if n_train > TRAIN_EVAL_MAX:
             idx = np.sort(subset_rng.choice(n_train, TRAIN_EVAL_MAX, replace=False))
-            train_eval = ArraySet(data.train.X[idx], data.train.y[idx])
+            train_eval = data.train.subset(idx)  # an index, not a copy
         self._train_eval = EvalSet(train_eval, data.norm_mean, data.norm_std, self.dtype)
         self._dev_eval = EvalSet(data.dev, data.norm_mean, data.norm_std, self.dtype)
         self.early_stopping = EarlyStopping.from_config(cfg.early_stopping)

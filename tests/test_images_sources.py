@@ -152,8 +152,10 @@ def test_corrupt_cache_entry_is_ignored_and_rewritten(tmp_path):
     entry.write_bytes(b"PK\x03\x04 garbage")
     again = load_source(str(root), image_size=(8, 8), cache_dir=cache)
     np.testing.assert_array_equal(again.X, first.X)
-    with np.load(entry, allow_pickle=False) as z:  # rewritten as a valid archive
-        assert z["X"].shape == first.X.shape
+    with np.load(entry, allow_pickle=False) as z:  # rewritten as valid metadata
+        assert tuple(z["shape"]) == first.X.shape and z["y"].tolist() == first.y.tolist()
+        data_file = cache / str(z["data_file"])
+    np.testing.assert_array_equal(np.load(data_file, allow_pickle=False), first.X)
 
 
 def test_cache_folder_from_environment(tmp_path, monkeypatch):

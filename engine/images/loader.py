@@ -18,6 +18,12 @@ Lifetime: workers die with the process that started them, whatever ends it (``ki
 included), and ignore SIGINT/SIGHUP sent to the whole process group: see
 :mod:`engine.lifeline`, the pool's initializer. Without it a killed RegLab left the fork
 server, the resource tracker and the workers alive, holding its stdout and stderr open.
+
+Where the pixels go: into a *row sink* — by default an in-memory uint8 array, or the disk
+cache's :class:`engine.images.cache.EntryWriter` (``out=``), which writes each decoded chunk
+straight into the cache's data file, so decoding a folder larger than memory never holds it
+in memory. A chunk holds at most ``CHUNK_BYTES`` of decoded pixels, which bounds what is in
+flight between the workers and the sink.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import Cancelled
+from engine.errors import Cancelled, DataError
 from engine.images.decode import channels, decode_chunk
 from engine.lifeline import watch_parent
 
 SMALL_JOB = 200  # below this many files decode in-process
 MAX_WORKERS = 2  # measured: 2 processes on the 2-core target; more only adds contention here
+CHUNK_BYTES = 16 * 2**20  # decoded pixels per chunk at most (large image sizes get small chunks)
 
 Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
@@ -76,9 +83,33 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
-def _chunk_size(n: int, workers: int) -> int:
-    # several chunks per worker for load balance, progress steps and prompt cancellation
-    return int(min(256, max(16, -(-n // (workers * 8)))))
+def _chunk_size(n: int, workers: int, image_bytes: int = 0) -> int:
+    # several chunks per worker for load balance, progress steps and prompt cancellation;
+    # at most CHUNK_BYTES of pixels, so the chunks in flight stay small for large image sizes
+    size = int(min(256, max(16, -(-n // (workers * 8)))))
+    if image_bytes > 0:
+        size = min(size, max(1, CHUNK_BYTES // image_bytes))
+    return size
+
+
+class _MemoryRows:
+    """The default row sink: decoded images in one in-memory uint8 array ``(n, H, W, C)``."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        try:
+            self.X = np.empty(shape, dtype=np.uint8)
+        except MemoryError:
+            gb = int(np.prod(shape, dtype=np.float64)) / 2**30
+            raise DataError(
+                f"decoding {shape[0]} images to {shape[1]}x{shape[2]}x{shape[3]} needs {gb:.1f} GB of memory, "
+                "more than can be allocated, and the image cache (REGLAB_CACHE_DIR) could not take them"
+            ) from None
+
+    def put(self, positions: np.ndarray, rows: np.ndarray) -> None:
+        self.X[positions] = rows
+
+    def finish(self, keep: np.ndarray) -> np.ndarray:
+        return self.X if len(keep) == len(self.X) else self.X[keep]
 
 
 def decode_files(
@@ -91,6 +122,7 @@ def decode_files(
     mode: str = "auto",
     workers: int | None = None,
     chunk_size: int | None = None,
+    out=None,
 ) -> DecodeResult:
     """Decode ``paths`` to one uint8 array ``(k, H, W, C)``.
 
@@ -98,6 +130,10 @@ def decode_files(
     ``"serial"``, ``"thread"`` or ``"process"``. ``progress(done, total)`` is called after
     each chunk (in files); ``cancel()`` is checked between chunks and raises
     :class:`engine.errors.Cancelled` after the pool is shut down.
+    out: a row sink for the pixels instead of an in-memory array: an object with
+    ``put(positions (k,), rows (k, H, W, C))`` called once per chunk and ``finish(keep) ->
+    array-like`` called once at the end with the positions of the decoded files; its result
+    becomes ``DecodeResult.X`` (e.g. :class:`engine.images.cache.EntryWriter`).
     """
     paths = [os.fspath(p) for p in paths]
     n = len(paths)
@@ -108,10 +144,10 @@ def decode_files(
         mode = "serial" if n < SMALL_JOB or workers < 2 else "process"
     if mode not in ("serial", "thread", "process"):
         raise ValueError(f"mode must be auto, serial, thread or process; got {mode!r}")
-    size = chunk_size or _chunk_size(n, 1 if mode == "serial" else workers)
+    size = chunk_size or _chunk_size(n, 1 if mode == "serial" else workers, height * width * n_ch)
     starts = list(range(0, n, size))
 
-    X = np.empty((n, height, width, n_ch), dtype=np.uint8)
+    sink = out if out is not None else _MemoryRows((n, height, width, n_ch))
     sizes = np.empty((n, 2), dtype=np.int64)
     ok_mask = np.zeros(n, dtype=bool)
     failed: list[tuple[int, str]] = []
@@ -120,7 +156,7 @@ def decode_files(
     def store(start: int, result: tuple) -> None:
         nonlocal done
         cx, cok, csizes, cfailed = result
-        X[start + cok] = cx
+        sink.put(start + cok, cx)
         sizes[start + cok] = csizes
         ok_mask[start + cok] = True
         failed.extend((start + i, reason) for i, reason in cfailed)
@@ -158,8 +194,9 @@ def decode_files(
 
     failed.sort()
     ok = np.flatnonzero(ok_mask)
+    X = sink.finish(ok)
     if len(ok) < n:
-        X, sizes = X[ok], sizes[ok]
+        sizes = sizes[ok]
     return DecodeResult(X=X, ok=ok.astype(np.int64), sizes=sizes, failed=failed)
 
 

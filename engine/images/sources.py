@@ -104,8 +104,12 @@ def load_folder(
     listing=None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    out=None,
 ) -> SourceData:
-    """Decode a class folder or pre-split folder (see the module docstring)."""
+    """Decode a class folder or pre-split folder (see the module docstring).
+
+    out: where the pixels go (a row sink of :func:`engine.images.loader.decode_files`, such
+    as the disk cache's EntryWriter); in memory when None."""
     kind, classes, dirs, files, walk_skipped = listing or list_folder(root)
     name = printable(root)
     if len(classes) < 2:
@@ -119,10 +123,11 @@ def load_folder(
             if unreadable:
                 raise DataError(f"{printable(d)}: {unreadable[0]['reason']}")
             raise DataError(f"{printable(d)}: class folder holds no images")
-    require_memory(
-        sum(len(fs) for fs in files) * image_size[0] * image_size[1] * channels(color),
-        f"{name}: decoded images",
-    )
+    if out is None:  # decoded into memory (no cache): they must fit
+        require_memory(
+            sum(len(fs) for fs in files) * image_size[0] * image_size[1] * channels(color),
+            f"{name}: decoded images",
+        )
     flat = [f for fs in files for f in fs]
     label_of = {c: i for i, c in enumerate(classes)}
     labels = np.concatenate(
@@ -131,7 +136,7 @@ def load_folder(
     part_of = np.concatenate(
         [np.full(len(fs), i, dtype=np.int64) for i, ((p, _, _), fs) in enumerate(zip(dirs, files))]
     )
-    result = decode_files(flat, image_size, color, progress=progress, cancel=cancel)
+    result = decode_files(flat, image_size, color, progress=progress, cancel=cancel, out=out)
     skipped = walk_skipped + [
         {"file": printable(relative_name(flat[i], root)), "reason": r} for i, r in result.failed
     ]
@@ -280,6 +285,7 @@ def load_source(
             if progress is not None:
                 progress(len(cached.y), len(cached.y))
             return cached
+    writer = None  # the cache's row sink, when a folder is decoded straight into the cache
     if kind == "npz":
         sd = formats.load_npz(path, source, image_size, color)
     elif kind == "mnist":
@@ -295,11 +301,29 @@ def load_source(
             parts, path.parent if path.is_file() else path, source, image_size, color, progress, cancel
         )
     else:
-        sd = load_folder(path, source, image_size, color, listing, progress, cancel)
+        # decoded straight into the cache's data file (never the whole folder in memory)
+        n_files = len(files)
+        writer = (
+            disk_cache.EntryWriter.create(entry, (n_files, *image_size, channels(color)))
+            if use_cache
+            else None
+        )
+        try:
+            sd = load_folder(path, source, image_size, color, listing, progress, cancel, out=writer)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
     if kind in ("npz", "mnist", "cifar10", "pixel_csv") and progress is not None:
         progress(len(sd.y), len(sd.y))
-    if use_cache and entry is not None and not _transient_skips(sd):
-        disk_cache.save_entry(entry, sd, fp)
+    if use_cache and entry is not None:
+        if _transient_skips(sd):
+            # kept under a fingerprint no later load matches: the data is served from the file
+            # now, and fixing a permission (which changes no size or mtime) re-reads the folder
+            fp += "+transient"
+        # the returned source reads X from the cache (memory-mapped), not from memory
+        sd = disk_cache.store_entry(entry, sd, fp, writer)
+        disk_cache.remove_legacy(path, image_size, color, cache_dir)
     return sd
 
 

@@ -47,8 +47,12 @@ def source_statistics(sd: SourceData) -> dict:
         mean = np.zeros(C)
         std = np.zeros(C)
     else:
-        # float64 accumulation without a float copy of the whole array
-        mean = X.mean(axis=(0, 1, 2), dtype=np.float64) / 255.0
+        # float64 accumulation without a float copy of the whole array; blocks of rows also
+        # read a cache file that is not memory-mapped (engine.arrayfile.ArrayFile)
+        total = np.zeros(C)
+        for s in range(0, len(X), 2048):
+            total += np.asarray(X[s : s + 2048]).sum(axis=(0, 1, 2), dtype=np.float64)
+        mean = total / (X.shape[0] * X.shape[1] * X.shape[2]) / 255.0
         sq = np.zeros(C)
         for s in range(0, len(X), 2048):
             block = X[s : s + 2048].astype(np.float32) / 255.0

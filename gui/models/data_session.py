@@ -73,7 +73,7 @@ def norm_views(prepared: PreparedData | None) -> dict | None:
         return None
     from engine.normalization import apply_standardizer, feature_matrix
 
-    X, y = prepared.train.X, prepared.train.y
+    X, y = prepared.train, prepared.train.y  # an ArraySet: indexing reads rows, never the whole set
     rng = np.random.default_rng(0)
     limit = MAX_NORM_IMAGES if prepared.is_image else MAX_SCATTER
     if len(X) > limit:

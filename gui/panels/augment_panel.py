@@ -227,7 +227,7 @@ class AugmentPanel(QWidget):
         """(X uint8 (n, H, W, C), y (n,), classes) of the training images, or None for 2-D data."""
         prepared = self._state.prepared
         if prepared is not None and prepared.is_image and len(prepared.train) > 0:
-            return prepared.train.X, prepared.train.y, list(prepared.classes)
+            return prepared.train, prepared.train.y, list(prepared.classes)  # indexable, not copied
         main = self._state.sources.get("main")
         if main is not None and main.is_image and len(main.y) > 0:
             return main.X, main.y, list(main.classes)
