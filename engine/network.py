@@ -292,7 +292,9 @@ class MLP:
 
     def grad_norms(self) -> list[float]:
         """Per layer ‖dW‖_F of the last gradient computation (penalty included)."""
-        return [float(np.sqrt(np.dot(g.ravel(), g.ravel()))) for g in self.dW]
+        # an exploding gradient's float32 norm overflows to inf: report that, not a warning
+        with np.errstate(over="ignore", invalid="ignore"):
+            return [float(np.sqrt(np.dot(g.ravel(), g.ravel()))) for g in self.dW]
 
     def get_params(self) -> np.ndarray:
         """A copy of the flat parameter buffer."""
