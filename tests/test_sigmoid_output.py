@@ -412,3 +412,13 @@ def test_sigmoid_with_three_classes_is_one_line_exit_2(tmp_path, capsys):
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1 and "model.output" in lines[0] and "two classes" in lines[0], err
     assert not (tmp_path / "r" / "config.json").exists()  # refused before the run folder was written
+
+
+def test_an_overflowing_float32_gradient_norm_is_inf_without_a_warning():
+    import warnings
+
+    net = MLP([2, 2], dtype="float32")
+    net.dW[0][...] = 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert net.grad_norms() == [float("inf")]
