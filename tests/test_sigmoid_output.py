@@ -23,7 +23,7 @@ from engine.experiment import run_experiment
 from engine.gradcheck import check_config, gradient_check
 from engine.losses import binary_cross_entropy, binary_cross_entropy_grad, sigmoid
 from engine.network import MLP, network_sizes, output_units
-from engine.optimizers import SGD, Adam
+from engine.optimizers import SGD, Adam, Momentum
 from engine.prepare import prepare_data
 from engine.runs import load_model
 from engine.trainer import Trainer
@@ -263,6 +263,28 @@ def test_softmax_gradient_descent_is_sigmoid_with_twice_the_lr_and_half_the_l2_o
     np.testing.assert_allclose(sig.predict_proba(X), soft.predict_proba(X), rtol=1e-9)
     # a sigmoid net with the same lr and λ everywhere does not follow the softmax net
     assert np.abs(naive.W[1][:, 0] - (soft.W[1][:, 1] - soft.W[1][:, 0])).max() > 1e-3
+
+
+def test_with_momentum_too_the_output_layer_has_twice_the_lr_and_half_the_l2():
+    lr, lam, m, beta, steps = 0.2, 0.8, 40, 0.9, 30
+    soft, sig, X, y = _softmax_and_its_sigmoid_twin(seed=3)
+    opt = Momentum(lr, soft.n_params, np.float64, beta=beta)
+    # momentum is elementwise: one instance per layer part, output parts at 2·lr with λ/2
+    parts = [
+        (sig.W[0], sig.dW[0], lr, lam),
+        (sig.b[0], sig.db[0], lr, 0.0),
+        (sig.W[1], sig.dW[1], 2 * lr, lam / 2),
+        (sig.b[1], sig.db[1], 2 * lr, 0.0),
+    ]
+    opts = [Momentum(r, p.size, np.float64, beta=beta) for p, _, r, _ in parts]
+    for _ in range(steps):
+        soft.train_step(X, y, opt, l2=lam, l1=0.0, m=m, keep_probs=None, input_keep_prob=1.0, rng=None)
+        sig.loss_and_grad(X, y)
+        for (p, g, _, l2), o in zip(parts, opts):
+            o.step(p.reshape(-1), (g + l2 / m * p).reshape(-1))
+    np.testing.assert_allclose(sig.W[0], soft.W[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sig.W[1][:, 0], soft.W[1][:, 1] - soft.W[1][:, 0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sig.b[1][0], soft.b[1][1] - soft.b[1][0], rtol=1e-9)
 
 
 def test_with_adam_and_no_penalty_only_the_output_learning_rate_doubles():
