@@ -6,8 +6,8 @@ title, two or three sentences on what to look for, and the ``objectName`` of the
 shows it. :data:`LESSONS` lists them; :func:`load_lesson` reads and validates the variant
 configs; :func:`run_lesson` runs the variants one after another into ``DIR/<variant>/``
 (ordinary run folders, through :func:`engine.experiment.run_experiment`), writes
-``DIR/lesson.json`` and returns a :class:`LessonResult`; :func:`comparison_table` turns it
-into one row per variant.
+``DIR/lesson.json`` and returns a :class:`LessonResult`; :func:`read_lesson` reads such a
+folder back; :func:`comparison_table` turns a result into one row per variant.
 
 ``quick=True`` trains fewer epochs where the outcome is already clear (the tests use it;
 each variant's ``quick`` overrides say how many). The window calls the same functions: it
@@ -18,6 +18,7 @@ Shapes: nothing here handles arrays; the runs' metrics are the usual metrics.jso
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -245,17 +246,17 @@ def load_lesson(name: str, *, quick: bool = False) -> LoadedLesson:
 
 @dataclass(frozen=True)
 class VariantRun:
-    """One finished (or stopped) variant: its run folder, summary.json and epoch records."""
+    """One finished (or stopped) variant: its run folder, summary.json and metrics.jsonl rows."""
 
     name: str
     label: str
     run_dir: Path
     summary: dict
-    history: tuple  # EpochRecord per epoch, as the trainer yielded them
+    metrics: tuple[dict, ...]  # one metrics.jsonl dict per epoch (NaN/inf as None)
 
     @property
     def first_cost(self) -> float | None:
-        return self.history[0].cost if self.history else None
+        return self.metrics[0].get("cost") if self.metrics else None
 
 
 @dataclass(frozen=True)
@@ -330,14 +331,44 @@ def run_lesson(
             if progress is not None:
                 progress(variant.name, record)
         summary = exp.summary or {}
-        history = tuple(exp.result.history) if exp.result is not None else ()
-        runs.append(VariantRun(variant.name, variant.label, out / variant.name, summary, history))
+        history = exp.result.history if exp.result is not None else ()
+        metrics = tuple(r.metrics_dict() for r in history)
+        runs.append(VariantRun(variant.name, variant.label, out / variant.name, summary, metrics))
         if summary.get("stop_reason") == "cancelled":
             cancelled = True
             break
     result = LessonResult(lesson, out, quick, tuple(runs), cancelled)
     atomic_write_json(out / LESSON_FILE, lesson_record(result))
     return result
+
+
+def read_lesson(out_dir: str | Path) -> LessonResult:
+    """A lesson folder read back (lesson.json and each variant's run folder), e.g. to overlay it again.
+
+    Variants without a summary.json (not started before a lesson was cancelled) are left out.
+    DataError names the folder when it is not a lesson folder.
+    """
+    from engine.errors import DataError
+    from engine.runs import load_run
+
+    out = Path(out_dir)
+    path = out / LESSON_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        name = record["lesson"]
+    except FileNotFoundError:
+        raise DataError(f"{out}: not a lesson folder (no {LESSON_FILE})") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a readable lesson record ({exc})") from None
+    lesson = get_lesson(name)
+    runs = []
+    for variant in lesson.variants:
+        run_dir = out / variant.name
+        if not (run_dir / "summary.json").is_file():
+            continue
+        run = load_run(run_dir)
+        runs.append(VariantRun(variant.name, variant.label, run_dir, run.summary or {}, tuple(run.metrics)))
+    return LessonResult(lesson, out, bool(record.get("quick")), tuple(runs), bool(record.get("cancelled")))
 
 
 # ---------------------------------------------------------------- reporting

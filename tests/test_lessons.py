@@ -15,7 +15,7 @@ import pytest
 
 from engine import cli
 from engine.config import load_config
-from engine.errors import InputError
+from engine.errors import DataError, InputError
 from engine.lessons import (
     LESSON_FILE,
     LESSONS,
@@ -25,6 +25,7 @@ from engine.lessons import (
     comparison_table,
     get_lesson,
     load_lesson,
+    read_lesson,
     run_lesson,
 )
 from engine.runs import load_model, load_run
@@ -274,6 +275,10 @@ def test_run_folders_lesson_json_and_progress(lesson_run):
     assert lesson_run.progress("normalization") == [("raw", e) for e in range(1, 31)] + [
         ("standardized", e) for e in range(1, 31)
     ]
+    # the folder read back gives the same table and metrics (the window can overlay it again)
+    again = read_lesson(result.out_dir)
+    assert comparison_table(again) == comparison_table(result) and again.quick and not again.cancelled
+    assert [r.metrics for r in again.runs] == [r.metrics for r in result.runs]
     depth = json.loads((lesson_run("depth").out_dir / LESSON_FILE).read_text())
     assert depth["depth_lab"] == {
         "hidden_layers": 15,
@@ -304,6 +309,10 @@ def test_should_stop_ends_the_lesson_with_the_runs_so_far(tmp_path):
     assert result.runs[0].summary["stop_reason"] == "completed"
     assert not (tmp_path / "out" / "standardized").exists()
     assert json.loads((tmp_path / "out" / LESSON_FILE).read_text())["cancelled"] is True
+    again = read_lesson(tmp_path / "out")
+    assert again.cancelled and [r.name for r in again.runs] == ["raw"]
+    with pytest.raises(DataError, match="not a lesson folder"):
+        read_lesson(tmp_path)
 
 
 # ---------------------------------------------------------------- the command line
