@@ -6,6 +6,8 @@ outcomes the lessons teach, read from the run folders the lesson wrote.
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -416,3 +418,36 @@ def test_lesson_list(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in lines] == list(LESSONS)
     assert all(LESSONS[ln.split()[0]].title in ln for ln in lines)
+
+
+def test_ctrl_c_stops_the_lesson_cleanly(tmp_path):
+    out = tmp_path / "init"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "main.py", "lesson", "initialization", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        seen = False
+        for line in proc.stderr:  # wait until the first variant is training
+            seen = re.search(r"epoch\s+1/15000", line) is not None
+            if seen:
+                break
+        assert seen, "the lesson never started training"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    record = json.loads((out / LESSON_FILE).read_text())
+    assert record["cancelled"] is True
+    assert [(row["variant"], row["stop_reason"]) for row in record["table"]] == [("zeros", "cancelled")]
+    assert 1 <= record["table"][0]["epochs"] < 15000
+    assert not (out / "random").exists() and not (out / "he").exists()
+    assert stdout.splitlines()[1].split()[:2] == ["zeros", "cancelled"]
