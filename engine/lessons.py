@@ -226,7 +226,7 @@ def get_lesson(name: str) -> Lesson:
     return lesson
 
 
-def variant_config(lesson: Lesson, variant: Variant, quick: bool = False) -> ExperimentConfig:
+def variant_config(variant: Variant, quick: bool = False) -> ExperimentConfig:
     """The variant's experiment file with its overrides (and quick overrides) applied, validated."""
     cfg = load_config(LESSONS_DIR / variant.config)
     values = dict(variant.overrides)
@@ -238,7 +238,7 @@ def variant_config(lesson: Lesson, variant: Variant, quick: bool = False) -> Exp
 def load_lesson(name: str, *, quick: bool = False) -> LoadedLesson:
     """Read and validate every variant config of lesson ``name`` (ConfigError names the file)."""
     lesson = get_lesson(name)
-    return LoadedLesson(lesson, {v.name: variant_config(lesson, v, quick) for v in lesson.variants}, quick)
+    return LoadedLesson(lesson, {v.name: variant_config(v, quick) for v in lesson.variants}, quick)
 
 
 # ---------------------------------------------------------------- running
