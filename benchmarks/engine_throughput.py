@@ -13,7 +13,9 @@ one run:
   train_step, per-epoch evaluation), and through a bare loop (``np.take`` gather +
   ``MLP.train_step``);
 - seconds per epoch, samples per second, achieved GFLOP/s and floor ÷ epoch time;
-- µs per step of a 2-10-5-2 network at batch 64 (1,000 points);
+- µs per step of a 2-10-5-2 network at batch 64 (1,000 points), and of the same network
+  with a one-unit sigmoid output (2-10-5-1, ``model.output`` sigmoid);
+- seconds per epoch of 784-512-256 with a two-class softmax and with a sigmoid output;
 - for context: scikit-learn's MLPClassifier (one epoch, when installed) and a naive NumPy
   trainer (float64, fresh arrays every batch).
 
@@ -130,10 +132,12 @@ def gemm_floor(sizes: list[int], n: int, bs: int) -> Callable[[], None]:
 # ---------------------------------------------------------------- our engine
 
 
-def own_loop(X, y, sizes, bs, keep=KEEP, activation="relu") -> tuple[Callable[[], None], MLP]:
+def own_loop(
+    X, y, sizes, bs, keep=KEEP, activation="relu", output="softmax"
+) -> tuple[Callable[[], None], MLP]:
     """Bare product loop: permutation, np.take gather into buffers, train_step."""
     rng = np.random.default_rng(1)
-    net = MLP(sizes, activation, max_batch=bs)
+    net = MLP(sizes, activation, max_batch=bs, output=output)
     net.initialize("he", 1.0, rng)
     opt = Adam(LR, net.n_params, np.float32)
     n = len(X)
@@ -212,7 +216,8 @@ def tiny_step_us(rounds: int) -> dict[str, float]:
     X, y = make_data(1000, 2, 2, seed=5)
     steps = len(batch_sizes(1000, 64))
     bare, _ = own_loop(X, y, [2, 10, 5, 2], 64, keep=1.0)
-    contenders = {"bare loop": timed(bare)}
+    bare_sigmoid, _ = own_loop(X, y, [2, 10, 5, 1], 64, keep=1.0, output="sigmoid")
+    contenders = {"bare loop": timed(bare), "bare loop, sigmoid output": timed(bare_sigmoid)}
     if trainer_available():
         contenders["via Trainer"] = TrainerEpochs(X, y, X[:200], y[:200], [10, 5], 64, rounds + 1, keep=1.0)
     best = interleaved_best(contenders, rounds)
@@ -350,6 +355,19 @@ def main(argv: list[str] | None = None) -> int:
         row("scikit-learn MLPClassifier, 1 epoch", best["sklearn"], f"{best['sklearn'] / ours:.1f}x our time")
     if "naive" in best:
         row("naive NumPy (float64, fresh arrays)", best["naive"], f"{best['naive'] / ours:.1f}x our time")
+
+    y2 = (y % 2).astype(np.int64)
+    two = interleaved_best(
+        {
+            "softmax": timed(own_loop(X, y2, [*SIZES[:-1], 2], BATCH)[0]),
+            "sigmoid": timed(own_loop(X, y2, [*SIZES[:-1], 1], BATCH, output="sigmoid")[0]),
+        },
+        rounds,
+    )
+    print(
+        f"\ntwo classes, {'-'.join(map(str, SIZES[:-1]))}, bare loop, s/epoch: two-class softmax "
+        f"{two['softmax']:.3f}, one sigmoid unit {two['sigmoid']:.3f} ({two['sigmoid'] / two['softmax']:.2f}x)"
+    )
 
     tiny = tiny_step_us(max(rounds, 20))
     print(

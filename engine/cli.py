@@ -1,12 +1,13 @@
-"""The headless command line: ``train``, ``gradcheck``, ``evaluate`` and ``data``.
+"""The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data`` and ``lesson``.
 
     python main.py train --config CFG.json --out DIR [--overwrite] [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
     python main.py evaluate --run DIR --data SOURCE
     python main.py data --source SOURCE [--image-size H W] [--color rgb|gray] [--pixel-shape H W C]
+    python main.py lesson NAME --out DIR [--overwrite] [--quick]  |  python main.py lesson --list
 
 Results go to stdout (JSON for gradcheck, evaluate and data; a short text summary for
-train); progress goes to stderr.
+train and lesson); progress goes to stderr.
 
 ``train --out DIR`` writes a new run folder: DIR must not exist or be empty. A folder that
 already holds files is refused (exit 2), unless ``--overwrite`` is given and DIR holds a
@@ -21,7 +22,8 @@ Ctrl-C, SIGTERM and SIGHUP stop a training run at the next mini-batch and save i
 Exit status:
 
 - 0: success (``train``: the run completed or stopped early; warnings such as
-  ``weights_unchanged`` are printed and written to summary.json, see below);
+  ``weights_unchanged`` are printed and written to summary.json, see below; ``lesson``:
+  every variant ran, whatever each variant's stop reason, a diverged variant included);
 - 1: ``gradcheck`` ran and the gradients do not match;
 - 2: bad configuration or input, a refused run folder, an unusable model (NaN weights,
   zero norm_std) or a write error (full disk, read-only file system): one line on stderr
@@ -80,7 +82,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reglab", description="RegLab headless commands (no arguments opens the window).")
     sub = parser.add_subparsers(
-        dest="command", parser_class=_Parser, metavar="{train,gradcheck,evaluate,data}"
+        dest="command", parser_class=_Parser, metavar="{train,gradcheck,evaluate,data,lesson}"
     )
     sub.required = True
 
@@ -116,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="image shape of a CSV of pixels (default: inferred for square images)",
     )
+
+    p = sub.add_parser("lesson", help="run every variant of a lesson into DIR/<variant>/ and compare them")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the lesson (see --list)")
+    p.add_argument("--out", metavar="DIR", help="folder for the lesson's run folders (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty DIR, replacing its runs")
+    p.add_argument("--quick", action="store_true", help="fewer epochs where the outcome is already clear")
+    p.add_argument("--list", action="store_true", help="list the lessons and exit")
     return parser
 
 
@@ -131,9 +140,13 @@ def main(
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        command = {"train": _train, "gradcheck": _gradcheck, "evaluate": _evaluate, "data": _data}[
-            args.command
-        ]
+        command = {
+            "train": _train,
+            "gradcheck": _gradcheck,
+            "evaluate": _evaluate,
+            "data": _data,
+            "lesson": _lesson,
+        }[args.command]
         return command(args, out, err)
     except InputError as exc:
         print(f"error: {printable(_one_line(str(exc)))}", file=err)
@@ -470,6 +483,146 @@ def _report_2d(source: str) -> dict:
         "noise": data.noise,
         "skipped": [],
     }
+
+
+# ---------------------------------------------------------------- lesson
+
+
+def _lesson(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from engine import lessons
+
+    if args.list:
+        width = max(len(n) for n in lessons.LESSONS)
+        for name, lesson in lessons.LESSONS.items():
+            print(f"{name:<{width}}  {lesson.title}", file=out)
+        return EXIT_OK
+    if args.name is None:
+        raise InputError(f"lesson: give a lesson NAME (known: {', '.join(lessons.LESSONS)}) or --list")
+    lesson = lessons.get_lesson(args.name)
+    if args.out is None:
+        raise InputError(f"lesson {lesson.name}: --out DIR is required (the folder for its run folders)")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and not args.overwrite and any(out_dir.iterdir()):
+        raise InputError(f"--out {out_dir}: the folder is not empty; choose a new folder or pass --overwrite")
+    loaded = lessons.load_lesson(lesson.name, quick=args.quick)  # every variant config, validated first
+
+    with _Interrupt() as interrupt:
+        reporter = _LessonReporter(loaded, err)
+        result = lessons.run_lesson(
+            lesson.name,
+            out_dir,
+            quick=args.quick,
+            progress=reporter.show,
+            should_stop=interrupt.is_set,
+            overwrite=args.overwrite,
+        )
+        reporter.close()
+    for line in lesson_table_lines(lessons.comparison_table(result)):
+        print(line, file=out)
+    print(f"\nWhat to look for: {lesson.look_for}", file=out)
+    print(f"run folders: {out_dir}/<variant>/", file=out)
+    out.flush()
+    if interrupt.triggered or result.cancelled:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+class _LessonReporter:
+    """Progress of a lesson on stderr: a line when a variant starts, then its epochs.
+
+    On a terminal the epoch line updates in place (≤ 10 per second); otherwise about ten
+    epoch lines per variant are printed (a lesson can train tens of thousands of epochs).
+    """
+
+    def __init__(self, loaded: Any, err: TextIO) -> None:
+        self._loaded = loaded
+        self._err = err
+        self._tty = _isatty(err)
+        self._variant: str | None = None
+        self._epochs = 0
+        self._every = 1
+        self._last = 0.0
+        self._pending = ""
+
+    def show(self, variant: str, record: Any) -> None:
+        if variant != self._variant:
+            self._end_line()
+            names = list(self._loaded.configs)
+            self._variant = variant
+            self._epochs = self._loaded.configs[variant].training.epochs
+            self._every = max(1, self._epochs // 10)
+            print(
+                f"lesson {self._loaded.lesson.name}: variant {names.index(variant) + 1}/{len(names)} "
+                f"{variant} ({self._epochs} epochs)",
+                file=self._err,
+                flush=True,
+            )
+        line = f"  {format_record(record, self._epochs)}"
+        last = record.stop_reason is not None
+        if self._tty:
+            now = time.monotonic()
+            self._pending = line
+            if now - self._last >= 0.1 or last:
+                self._last = now
+                print(f"\r{line}\x1b[K", end="", file=self._err, flush=True)
+                self._pending = ""
+        elif record.epoch == 1 or record.epoch % self._every == 0 or last:
+            print(line, file=self._err, flush=True)
+        if record.message:
+            self._end_line()
+            print(f"  {record.message}", file=self._err, flush=True)
+
+    def _end_line(self) -> None:
+        if self._tty and self._variant is not None:
+            if self._pending:
+                print(f"\r{self._pending}\x1b[K", end="", file=self._err)
+                self._pending = ""
+            print(file=self._err, flush=True)
+
+    def close(self) -> None:
+        self._end_line()
+        self._variant = None
+
+
+def lesson_table_lines(rows: list[dict]) -> list[str]:
+    """The comparison table as aligned text: one header line, one line per variant."""
+    cols = [
+        ("variant", "variant", "s"),
+        ("stop_reason", "stop", "s"),
+        ("epochs", "epochs", "d"),
+        ("train_acc", "train acc", ".3f"),
+        ("dev_acc", "dev acc", ".3f"),
+        ("gap", "gap", "+.3f"),
+        ("first_cost", "first cost", ".4g"),
+        ("final_cost", "final cost", ".4g"),
+    ]
+    if any("test_acc" in r for r in rows):
+        cols.insert(5, ("test_acc", "test acc", ".3f"))
+    cells = [[_cell(r.get(key), fmt) for key, _, fmt in cols] for r in rows]
+    widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (_, title, _) in enumerate(cols)]
+    lines = [
+        "  ".join(
+            title.ljust(w) if i < 2 else title.rjust(w)
+            for i, ((_, title, _), w) in enumerate(zip(cols, widths))
+        )
+    ]
+    for c in cells:
+        lines.append(
+            "  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths)))
+        )
+    return lines
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "n/a"
+    if fmt == "s":
+        return str(value)
+    if fmt == "d":
+        return str(int(value))
+    return format(float(value), fmt)
 
 
 # ---------------------------------------------------------------- helpers

@@ -110,6 +110,22 @@ class DataConfig:
         "[H, W, C] of each row of a pixel CSV (null: inferred for square images)",
         nullable=True,
     )
+    feature_scale: tuple[float, float] = _spec(
+        (1.0, 1.0),
+        "float_pair",
+        "multiplies the two features of a generated 2-D set (features on very different scales)",
+        lo=1e-3,
+        hi=1e3,
+        log=True,
+    )
+    test_noise: float | None = _spec(
+        None,
+        "float",
+        "noise of a generated test_source (null: data.noise); another value shifts the test distribution",
+        lo=0.0,
+        hi=10.0,
+        nullable=True,
+    )
     train_limit: int | None = _spec(
         None,
         "int",

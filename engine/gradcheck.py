@@ -1,7 +1,7 @@
 """Gradient checking: backprop gradients against centred finite differences.
 
-Every weight and bias θ_k is nudged by ±eps and the cost (mean cross-entropy plus the
-L2/L1 penalty) is recomputed in float64: ``g_num_k = (J(θ+eps·e_k) − J(θ−eps·e_k)) / 2eps``.
+Every weight and bias θ_k is nudged by ±eps and the cost (mean cross-entropy, or binary
+cross-entropy for a sigmoid output, plus the L2/L1 penalty) is recomputed in float64: ``g_num_k = (J(θ+eps·e_k) − J(θ−eps·e_k)) / 2eps``.
 The verdict uses the relative difference ``‖g − g_num‖₂ / (‖g‖₂ + ‖g_num‖₂)``; below 1e-7
 passes. Dropout is switched off: its random masks make the cost a different function at
 every evaluation. The numerical cost goes through the inference forward pass, which is
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.network import MLP
+from engine.network import MLP, network_sizes
 
 THRESHOLD = 1e-7
 _BATCH_ELEMENTS = 1 << 16  # P·n·width per batch of nudges: 512 KB of float64 stays in cache
@@ -41,7 +41,7 @@ def gradient_check(
     ``layers`` (per layer: relative differences of W and b).
     """
     if net.dtype != np.float64:
-        copy = MLP(net.layer_sizes, net.activation, dtype="float64", max_batch=len(X))
+        copy = MLP(net.layer_sizes, net.activation, dtype="float64", max_batch=len(X), output=net.output)
         copy.set_params(net.params.astype(np.float64))
         net = copy
     X = np.asarray(X, dtype=np.float64)
@@ -99,10 +99,11 @@ def numerical_gradient(
     """Centred differences ``(J(θ+eps·e_k) − J(θ−eps·e_k)) / 2eps`` for every parameter k, float64.
 
     Returns a flat array in the layout of ``net.params``. J is the inference-mode cost
-    (mean cross-entropy + penalty with m = n). Nudging ``W[l][i, j]`` (or ``b[l][j]``) only
-    changes column j of layer l's pre-activations, by ``±eps·a_i`` (or ``±eps``), so all
-    nudges of one column are evaluated together as a batch through the layers above.
-    The result equals perturbing one parameter at a time, up to float64 rounding.
+    (mean cross-entropy, or binary cross-entropy for a sigmoid output, + penalty with
+    m = n). Nudging ``W[l][i, j]`` (or ``b[l][j]``) only changes column j of layer l's
+    pre-activations, by ``±eps·a_i`` (or ``±eps``), so all nudges of one column are
+    evaluated together as a batch through the layers above. The result equals perturbing
+    one parameter at a time, up to float64 rounding.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -116,8 +117,11 @@ def numerical_gradient(
         zs.append(z)
         acts.append(f(z) if k < L - 1 else z)
     rows = np.arange(n)
+    sign = 1.0 - 2.0 * y  # sigmoid output: the loss of logit z is softplus((1 − 2y)·z)
 
     def mean_ce(logits: np.ndarray) -> np.ndarray:  # (P, n, C) -> (P,)
+        if net.output == "sigmoid":
+            return np.logaddexp(0.0, sign * logits[:, :, 0]).mean(axis=1)
         top = logits.max(axis=2, keepdims=True)
         lse = np.log(np.exp(logits - top).sum(axis=2)) + top[..., 0]
         return (lse - logits[:, rows, y]).mean(axis=1)
@@ -189,18 +193,20 @@ def _network_inputs(cfg, data, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
 def check_config(cfg, data, n_samples: int = 32) -> dict:
     """Gradient check of the network a config describes, in float64.
 
-    Builds ``[n_features] + cfg.model.hidden + [n_classes]`` with the configured
+    Builds ``[n_features] + cfg.model.hidden + [n_classes]`` (one output unit for
+    ``model.output`` sigmoid, which needs two classes: ConfigError otherwise) with the configured
     activation and initializer (seeded from ``cfg.training.seed``) and checks it on the
     first ``n_samples`` normalized training samples with the configured L2 and L1
     (penalties divide by m = n_samples here). Returns :func:`gradient_check`'s dict plus
     ``n_samples``.
     """
     X, y = _network_inputs(cfg, data, n_samples)
-    sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
-    net = MLP(sizes, cfg.model.activation, dtype="float64", max_batch=max(1, len(X)))
+    sizes = network_sizes(data.n_features, cfg.model.hidden, data.n_classes, cfg.model.output)
+    net = MLP(sizes, cfg.model.activation, dtype="float64", max_batch=max(1, len(X)), output=cfg.model.output)
     net.initialize(cfg.model.init, cfg.model.init_scale, np.random.default_rng(cfg.training.seed))
     result = gradient_check(net, X, y, l2=cfg.regularization.l2, l1=cfg.regularization.l1)
     result["n_samples"] = int(len(X))
+    result["output"] = cfg.model.output
     if cfg.model.init == "zeros" or cfg.model.init_scale == 0.0:
         result["note"] += "; all weights start at zero, so only the output biases get a non-zero gradient"
     return result

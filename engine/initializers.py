@@ -12,8 +12,11 @@ import numpy as np
 INIT_FORMULAS: dict[str, str] = {
     "zeros": "Zeros: W = 0 (every hidden unit stays identical: symmetry is never broken)",
     "random": "Random: W ~ N(0, 1) × init_scale",
-    "xavier": "Xavier: W ~ N(0, 1/n_in) × init_scale",
-    "glorot": "Glorot: W ~ N(0, 2/(n_in + n_out)) × init_scale",
+    "xavier": (
+        "Xavier: W ~ N(0, 1/n_in) × init_scale (the course's Xavier; what Keras and PyTorch "
+        "call Xavier/Glorot is glorot here)"
+    ),
+    "glorot": ("Glorot: W ~ N(0, 2/(n_in + n_out)) × init_scale (Keras/PyTorch's Xavier/Glorot normal)"),
     "he": "He: W ~ N(0, 2/n_in) × init_scale",
     "lecun": "LeCun: W ~ N(0, 1/n_in) × init_scale",
 }

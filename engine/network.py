@@ -1,8 +1,17 @@
-"""A fully connected network (MLP) with a softmax output, trained on batch-first arrays.
+"""A fully connected network (MLP) with a softmax or sigmoid output, trained on batch-first arrays.
 
 Shapes: inputs ``X`` are ``(n_samples, n_features)``, labels ``y`` are ints
 ``(n_samples,)``, probabilities ``(n_samples, n_classes)``. ``W[i]`` is
 ``(n_in, n_out)`` and ``b[i]`` is ``(n_out,)``; layer i computes ``a @ W[i] + b[i]``.
+
+Output layer (``output``):
+
+- ``softmax``: ``n_classes`` units, mean cross-entropy (two classes: a two-class softmax).
+- ``sigmoid``: two classes only, ONE unit: ``p = σ(z)`` is the probability of class 1 and
+  the loss is the mean binary cross-entropy, computed from the logit (engine.losses).
+  ``layer_sizes[-1]`` is 1, but :meth:`MLP.predict_proba` still returns ``(n, 2)`` =
+  ``[1 − p, p]``, so every caller treats both kinds alike. The same L2/L1/dropout
+  conventions apply (dropout on hidden layers and inputs, penalty over every W).
 
 Speed notes (the hot path is ``train_step``, called once per mini-batch):
 
@@ -28,8 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import activations as _activations
+from engine.config import OUTPUTS, ConfigError
 from engine.initializers import init_weights
-from engine.losses import log_softmax, softmax
+from engine.losses import binary_cross_entropy_terms, log_softmax, sigmoid, softmax
 from engine.regularization import keep_threshold, uses_dropout
 
 _PREDICT_CHUNK = 4096  # rows per inference chunk: bounds memory for large sets
@@ -54,6 +64,31 @@ class _Views:
     row_sums: np.ndarray  # (n,)
     log_sums: np.ndarray  # (n,)
     row_offsets: np.ndarray  # (n,) start of each row in the flattened logits
+    sign: np.ndarray  # (n,) sigmoid output: 1 − 2y per row
+
+
+def output_units(output: str, n_classes: int) -> int:
+    """Width of the output layer: n_classes for softmax, 1 for sigmoid (which needs two classes).
+
+    Raises ConfigError naming ``model.output`` when a sigmoid output meets ≠ 2 classes.
+    """
+    if output not in OUTPUTS:
+        raise ConfigError(f"model.output must be one of {', '.join(OUTPUTS)}; got {output!r}")
+    if output == "sigmoid":
+        if n_classes != 2:
+            raise ConfigError(
+                f"model.output sigmoid needs exactly two classes, but the data has {n_classes}; "
+                "use softmax for more classes"
+            )
+        return 1
+    return int(n_classes)
+
+
+def network_sizes(
+    n_features: int, hidden: Sequence[int], n_classes: int, output: str = "softmax"
+) -> list[int]:
+    """``[n_features, *hidden, output units]`` of the network a config describes (see :func:`output_units`)."""
+    return [int(n_features), *(int(h) for h in hidden), output_units(output, n_classes)]
 
 
 @dataclass(frozen=True)
@@ -63,17 +98,29 @@ class _DropoutPlan:
 
 
 class MLP:
-    """Multi-layer perceptron: hidden layers with one activation, softmax output."""
+    """Multi-layer perceptron: hidden layers with one activation, a softmax or sigmoid output."""
 
     def __init__(
-        self, layer_sizes: Sequence[int], activation: str = "relu", dtype="float32", max_batch: int = 256
+        self,
+        layer_sizes: Sequence[int],
+        activation: str = "relu",
+        dtype="float32",
+        max_batch: int = 256,
+        output: str = "softmax",
     ) -> None:
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 for s in sizes):
             raise ValueError(f"layer_sizes needs ≥ 2 positive sizes, got {list(layer_sizes)}")
-        if sizes[-1] < 2:
-            raise ValueError(f"the output layer needs ≥ 2 classes, got {sizes[-1]}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        if output == "softmax" and sizes[-1] < 2:
+            raise ValueError(f"a softmax output layer needs ≥ 2 classes, got {sizes[-1]}")
+        if output == "sigmoid" and sizes[-1] != 1:
+            raise ValueError(f"a sigmoid output layer has exactly 1 unit, got {sizes[-1]}")
         self.layer_sizes: list[int] = sizes
+        self.output: str = output
+        self._sigmoid = output == "sigmoid"
+        self.n_classes: int = 2 if self._sigmoid else sizes[-1]
         self.activation: str = activation
         self._act = _activations.get_activation(activation)
         self.activation_fn: _activations.Activation = self._act  # forward(z, out) and grad(z, a, out)
@@ -128,6 +175,7 @@ class MLP:
         self._row_sums = np.empty(n, dtype=dt)
         self._log_sums = np.empty(n, dtype=dt)
         self._row_offsets = np.arange(n, dtype=np.intp) * sizes[-1]
+        self._sign = np.empty(n, dtype=dt)
         self._view_cache: dict[int, _Views] = {}
 
     def _views(self, n: int) -> _Views:
@@ -144,6 +192,7 @@ class MLP:
                 self._row_sums[:n],
                 self._log_sums[:n],
                 self._row_offsets[:n],
+                self._sign[:n],
             )
         return v
 
@@ -170,12 +219,20 @@ class MLP:
         return a
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, C)`` in inference mode, computed in chunks."""
+        """Class probabilities ``(n, C)`` in inference mode, computed in chunks.
+
+        A sigmoid output gives ``(n, 2)`` = ``[1 − p, p]`` (both columns computed stably).
+        """
         X = self._as_features(X)
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        out = np.empty((X.shape[0], self.n_classes), dtype=self.dtype)
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             stop = start + _PREDICT_CHUNK
-            out[start:stop] = softmax(self._logits(X[start:stop]))
+            z = self._logits(X[start:stop])
+            if self._sigmoid:
+                out[start:stop, 1] = sigmoid(z[:, 0])
+                out[start:stop, 0] = sigmoid(-z[:, 0])
+            else:
+                out[start:stop] = softmax(z)
         return out
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -183,7 +240,10 @@ class MLP:
         return np.argmax(self.predict_proba(X), axis=1)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy) in inference mode, without any penalty."""
+        """(mean cross-entropy, accuracy) in inference mode, without any penalty.
+
+        Sigmoid output: mean binary cross-entropy; class 1 is predicted where p > 0.5 (z > 0).
+        """
         X = self._as_features(X)
         y = np.asarray(y)
         n = X.shape[0]
@@ -193,6 +253,10 @@ class MLP:
         for start in range(0, n, _PREDICT_CHUNK):
             z = self._logits(X[start : start + _PREDICT_CHUNK])
             yc = y[start : start + _PREDICT_CHUNK]
+            if self._sigmoid:
+                total_loss += float(binary_cross_entropy_terms(z, yc).sum())
+                correct += int(np.count_nonzero((z[:, 0] > 0) == (yc == 1)))
+                continue
             logp = log_softmax(z)
             total_loss -= float(logp[np.arange(len(yc)), yc].sum(dtype=np.float64))
             correct += int(np.count_nonzero(np.argmax(z, axis=1) == yc))
@@ -228,7 +292,9 @@ class MLP:
 
     def grad_norms(self) -> list[float]:
         """Per layer ‖dW‖_F of the last gradient computation (penalty included)."""
-        return [float(np.sqrt(np.dot(g.ravel(), g.ravel()))) for g in self.dW]
+        # an exploding gradient's float32 norm overflows to inf: report that, not a warning
+        with np.errstate(over="ignore", invalid="ignore"):
+            return [float(np.sqrt(np.dot(g.ravel(), g.ravel()))) for g in self.dW]
 
     def get_params(self) -> np.ndarray:
         """A copy of the flat parameter buffer."""
@@ -284,7 +350,6 @@ class MLP:
         if n > self._cap:
             self._ensure_capacity(n)
         L = self.n_layers
-        t = self.dtype.type
         v = self._views(n)
         plan = self._dropout_plan(keep_probs, input_keep_prob)
         raw = None
@@ -322,16 +387,11 @@ class MLP:
                     at += n * width
             a = z
 
-        # ---- softmax cross-entropy; z becomes dZ = (softmax − onehot) / n
         z = a
-        flat_idx = v.row_offsets + y
-        s, zy = self._exp_logits(z, flat_idx, a_in, v.row_sums)
-        ls = np.log(s, out=v.log_sums)
-        np.subtract(ls, zy, out=ls)  # log Σ exp(z − c) − (z_y − c), per row
-        loss = float(np.dot(ls, v.ones)) / n
-        np.divide(t(1.0 / n), s, out=s)
-        np.multiply(z, s[:, None], out=z)
-        z.reshape(-1)[flat_idx] -= t(1.0 / n)
+        if self._sigmoid:
+            loss = self._sigmoid_loss_and_delta(z, y, v, n)
+        else:
+            loss = self._softmax_loss_and_delta(z, y, v, n, a_in)
 
         # ---- backward
         dz = z
@@ -349,6 +409,51 @@ class MLP:
 
         pen = self._add_penalty_grads(l2, l1, n if m is None else m)
         return loss + pen, pen
+
+    def _softmax_loss_and_delta(
+        self, z: np.ndarray, y: np.ndarray, v: _Views, n: int, a_in: np.ndarray
+    ) -> float:
+        """Mean cross-entropy of logits z ``(n, C)``; z becomes dZ = (softmax − onehot) / n."""
+        t = self.dtype.type
+        flat_idx = v.row_offsets + y
+        s, zy = self._exp_logits(z, flat_idx, a_in, v.row_sums)
+        ls = np.log(s, out=v.log_sums)
+        np.subtract(ls, zy, out=ls)  # log Σ exp(z − c) − (z_y − c), per row
+        loss = float(np.dot(ls, v.ones)) / n
+        np.divide(t(1.0 / n), s, out=s)
+        np.multiply(z, s[:, None], out=z)
+        z.reshape(-1)[flat_idx] -= t(1.0 / n)
+        return loss
+
+    def _sigmoid_loss_and_delta(self, z: np.ndarray, y: np.ndarray, v: _Views, n: int) -> float:
+        """Mean binary cross-entropy of logits z ``(n, 1)``; z becomes dZ = (σ(z) − y) / n.
+
+        With the sign s = 1 − 2y and q = s·z the per-sample loss is softplus(q) =
+        max(q, 0) + log1p(e^−|q|) (no log(0), no overflow) and σ(z) − y = s·σ(q), where
+        σ(q) = exp(q − softplus(q)): q − softplus(q) = −log(1 + e^−q) ≤ 0, so exp never
+        overflows, and in the far tails it rounds to 1 (large q) or to e^q (very negative q).
+        All in place on (n,) buffers: a handful of passes over n numbers, next to the matmuls.
+        """
+        t = self.dtype.type
+        q = z.reshape(-1)  # a view: the (n, 1) slice of a C-contiguous buffer
+        sign = v.sign
+        np.multiply(y, -2, out=sign, casting="unsafe")  # int labels -> network dtype
+        np.add(sign, t(1.0), out=sign)
+        np.multiply(q, sign, out=q)
+        e = v.row_sums
+        np.abs(q, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # e^−|q| in (0, 1]
+        sp = v.log_sums
+        np.log1p(e, out=sp)
+        np.maximum(q, t(0.0), out=e)
+        np.add(sp, e, out=sp)  # softplus(q) per row
+        loss = float(np.dot(sp, v.ones)) / n
+        np.subtract(q, sp, out=q)
+        np.exp(q, out=q)  # σ(q)
+        np.multiply(sign, t(1.0 / n), out=sign)
+        np.multiply(q, sign, out=q)  # (σ(z) − y) / n
+        return loss
 
     def _exp_logits(
         self, z: np.ndarray, flat_idx: np.ndarray, a_in: np.ndarray, row_sums: np.ndarray

@@ -45,6 +45,7 @@ generated or loaded-whole data cannot fit in memory (:func:`engine.memory.check_
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -77,14 +78,26 @@ def builtin_2d_name(source: str) -> str | None:
 
 
 def load_source(
-    source: str, data: DataConfig, seed: int, progress: Progress = None, cancel: Cancel = None
+    source: str,
+    data: DataConfig,
+    seed: int,
+    progress: Progress = None,
+    cancel: Cancel = None,
+    noise: float | None = None,
 ) -> SourceData:
-    """Load one source with the data settings (2-D built-ins here, everything else by engine.images)."""
+    """Load one source with the data settings (2-D built-ins here, everything else by engine.images).
+
+    ``noise`` replaces data.noise for a generated source (the shifted test set of data.test_noise).
+    A generated 2-D set's features are multiplied by data.feature_scale.
+    """
+    noise = data.noise if noise is None else noise
     name = builtin_2d_name(source)
     if name is not None:
-        return make_2d(
-            name, data.n_samples, data.noise, np.random.default_rng(seed), n_classes=data.n_classes
-        )
+        sd = make_2d(name, data.n_samples, noise, np.random.default_rng(seed), n_classes=data.n_classes)
+        scale = np.asarray(data.feature_scale, dtype=np.float64)
+        if (scale != 1.0).any():
+            sd = dataclasses.replace(sd, X=sd.X * scale)
+        return sd
     from engine.images import load_source as load_image_source  # imported late: only image runs need it
 
     return load_image_source(
@@ -92,7 +105,7 @@ def load_source(
         image_size=tuple(data.image_size),
         color=data.color,
         n_samples=data.n_samples,
-        noise=data.noise,
+        noise=noise,
         n_classes=data.n_classes,
         seed=seed,
         progress=progress,
@@ -107,6 +120,9 @@ def load_sources(data: DataConfig, progress: Progress = None, cancel: Cancel = N
     Generated sources use data.seed for the main source and seed + 1 / seed + 2 for a
     separate dev / test source, so those are fresh samples and not copies of the main set.
     Raises engine.memory.RunTooLarge (an InputError) before generating data that cannot fit.
+    A generated test_source uses data.test_noise when set; if that differs from data.noise,
+    its name says so (``builtin:shapes (noise 0.6)``), so the set is reported as a separate,
+    shifted source (the mismatched-distribution note).
     """
     from engine.memory import check_data_memory
 
@@ -116,8 +132,16 @@ def load_sources(data: DataConfig, progress: Progress = None, cancel: Cancel = N
     for key, source, offset in wanted:
         if source is None:
             continue
-        sources[key] = load_source(source, data, data.seed + offset, progress, cancel)
+        noise = data.test_noise if key == "test" and _is_generated(source) else None
+        sd = load_source(source, data, data.seed + offset, progress, cancel, noise=noise)
+        if noise is not None and noise != data.noise:
+            sd = dataclasses.replace(sd, source=f"{source} (noise {noise:g})")
+        sources[key] = sd
     return sources
+
+
+def _is_generated(source: str) -> bool:
+    return source.startswith("builtin:")
 
 
 def _plan(

@@ -7,7 +7,7 @@
 | ``data_report.json`` | at start, for image sources (``data.report``) |
 | ``metrics.jsonl`` | one JSON object per epoch with exactly :data:`engine.trainer.METRIC_KEYS`, appended and flushed every epoch; NaN/inf are written as null |
 | ``summary.json`` | at the end (also after cancel / divergence) |
-| ``model.npz`` | at the end: ``W1``…``WL`` ``(n_in, n_out)``, ``b1``…``bL`` ``(n_out,)``, ``classes`` (unicode array), ``norm_mean``, ``norm_std`` ``(n_features,)``, ``input_shape`` (int64), ``config`` (0-d unicode array holding JSON text); no object arrays, loads with ``allow_pickle=False`` |
+| ``model.npz`` | at the end: ``W1``…``WL`` ``(n_in, n_out)`` (``WL`` has 1 column for ``model.output`` sigmoid), ``b1``…``bL`` ``(n_out,)``, ``classes`` (unicode array), ``norm_mean``, ``norm_std`` ``(n_features,)``, ``input_shape`` (int64), ``config`` (0-d unicode array holding JSON text); no object arrays, loads with ``allow_pickle=False`` |
 
 Every file except ``metrics.jsonl`` is written atomically (temporary name, then rename).
 
@@ -486,14 +486,27 @@ def load_model(path: str | Path) -> LoadedModel:
             f"{path}: norm_std must be finite and positive (it divides every input), "
             f"found {float(std[~(np.isfinite(std) & (std > 0))][0])!r}; the model cannot be used"
         )
-    if len(classes) != Ws[-1].shape[1]:
-        raise DataError(f"{path}: {len(classes)} classes but the last layer has {Ws[-1].shape[1]} outputs")
+    n_out = Ws[-1].shape[1]
+    if cfg.model.output == "sigmoid":
+        # one output unit, p = σ(z) of the second class; the width must agree with the config
+        if n_out != 1:
+            raise DataError(
+                f"{path}: the config's model.output is sigmoid (one output unit) but W{n_layers} has {n_out} outputs"
+            )
+        if len(classes) != 2:
+            raise DataError(f"{path}: a sigmoid output needs 2 classes, the file lists {len(classes)}")
+    elif n_out == 1:
+        raise DataError(
+            f"{path}: W{n_layers} has one output unit (a sigmoid output) but the config's model.output is softmax"
+        )
+    elif len(classes) != n_out:
+        raise DataError(f"{path}: {len(classes)} classes but the last layer has {n_out} outputs")
     sizes = [n_in] + [W.shape[1] for W in Ws]
     if sizes[1:-1] != list(cfg.model.hidden):
         raise DataError(
             f"{path}: weights have hidden sizes {sizes[1:-1]} but the config says {list(cfg.model.hidden)}"
         )
-    net = MLP(sizes, cfg.model.activation, dtype=cfg.training.dtype)
+    net = MLP(sizes, cfg.model.activation, dtype=cfg.training.dtype, output=cfg.model.output)
     with np.errstate(over="ignore"):  # checked just below
         for i, (W, b) in enumerate(zip(Ws, bs)):
             net.W[i][...] = W

@@ -1,7 +1,7 @@
 """The training loop: a generator of one small frozen :class:`EpochRecord` per epoch.
 
 ``Trainer(cfg, data, should_stop).run()`` builds the MLP ``[n_features] + hidden +
-[n_classes]``, initializes it from ``cfg.training.seed`` and trains with mini-batches
+[n_classes]`` (one output unit for ``model.output`` sigmoid), initializes it from ``cfg.training.seed`` and trains with mini-batches
 (``batch_size ≥`` training size = full-batch gradient descent, one step per epoch).
 
 Per epoch the record holds (see :data:`METRIC_KEYS`):
@@ -218,7 +218,7 @@ class Trainer:
     ):
         """max_blas_threads caps the BLAS threads of this run (the window passes cores − 1 so
         its own thread keeps a core; two BLAS threads that lose a core wait for each other)."""
-        from engine.network import MLP
+        from engine.network import MLP, network_sizes
         from engine.optimizers import make_optimizer
 
         self.cfg = cfg
@@ -231,13 +231,20 @@ class Trainer:
         self.dtype = np.dtype(tr.dtype)
         self.n_train = n_train
         self.batch_size = min(tr.batch_size, n_train)
-        self.layer_sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
+        # one output unit for model.output sigmoid (ConfigError unless there are two classes)
+        self.layer_sizes = network_sizes(data.n_features, cfg.model.hidden, data.n_classes, cfg.model.output)
 
         seeds = np.random.SeedSequence(tr.seed).spawn(5)
         init_rng, shuffle_rng, self._dropout_rng, augment_rng, subset_rng = (
             np.random.default_rng(s) for s in seeds
         )
-        self.network = MLP(self.layer_sizes, cfg.model.activation, dtype=tr.dtype, max_batch=self.batch_size)
+        self.network = MLP(
+            self.layer_sizes,
+            cfg.model.activation,
+            dtype=tr.dtype,
+            max_batch=self.batch_size,
+            output=cfg.model.output,
+        )
         self.network.initialize(cfg.model.init, cfg.model.init_scale, init_rng)
         self._initial_W = [W.copy() for W in self.network.W]  # to tell whether training moved them
         self.optimizer = make_optimizer(cfg.optimizer, self.network.params.size, self.dtype)

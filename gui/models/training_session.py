@@ -91,7 +91,12 @@ class TrainingSession(QObject):
         run_dir = self._new_run_dir()
         run_dir.mkdir(parents=True)
         key = str(run_dir)
-        count = layer_sizes_param_count([data.n_features, *cfg.model.hidden, data.n_classes]) if data else 0
+        from engine.network import network_sizes
+
+        sizes = (
+            network_sizes(data.n_features, cfg.model.hidden, data.n_classes, cfg.model.output) if data else []
+        )
+        count = layer_sizes_param_count(sizes) if data else 0
         itemsize = 4 if cfg.training.dtype == "float32" else 8
         run = RunInfo(
             key=key,

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import MAX_HIDDEN_LAYERS, ConfigError, field_spec, from_dict
+from engine.config import MAX_HIDDEN_LAYERS, ConfigError, field_spec
 from gui.panels.widgets import (
     ERROR_STYLE,
     WARN_STYLE,
@@ -486,12 +486,14 @@ class ModelPanel(QWidget):
     # ------------------------------------------------------------ problems and warnings
 
     def problems(self) -> list[str]:
-        """Settings of this panel that the engine's config validation refuses."""
-        raw = {k: v for k, v in self._state.config.to_dict().items() if k in _SECTIONS}
-        try:
-            from_dict(raw)
-        except ConfigError as exc:
-            return [str(exc)]
+        """Settings of this panel that the engine would refuse with the loaded data."""
+        cfg = self._state.config
+        prepared = self._state.prepared
+        if cfg.model.output == "sigmoid" and prepared is not None and prepared.n_classes != 2:
+            return [
+                f"model.output sigmoid has one output unit for two classes; this data has "
+                f"{prepared.n_classes} classes: use softmax"
+            ]
         return []
 
     def _warnings_by_group(self) -> dict[str, list[str]]:
