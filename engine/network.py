@@ -29,7 +29,7 @@ import numpy as np
 
 from engine import activations as _activations
 from engine.initializers import init_weights
-from engine.losses import log_softmax, softmax
+from engine.losses import cross_entropy, cross_entropy_grad, log_softmax, softmax_into
 from engine.regularization import keep_threshold, uses_dropout
 
 _PREDICT_CHUNK = 4096  # rows per inference chunk: bounds memory for large sets
@@ -60,6 +60,43 @@ class _Views:
 class _DropoutPlan:
     layers: tuple[_Drop | None, ...]  # input layer, then each hidden layer
     units_per_row: int  # uint16 draws per sample per step
+
+
+class InferenceWorkspace:
+    """Preallocated buffers for inference on chunks of up to ``rows`` rows (see ``MLP.predict_proba``).
+
+    One workspace belongs to one caller at a time (it is not shared inside the network), so
+    inference stays safe from any thread. Make it with :meth:`MLP.inference_workspace`.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], dtype, rows: int) -> None:
+        self.layer_sizes = tuple(int(s) for s in layer_sizes)
+        self.dtype = np.dtype(dtype)
+        self.rows = max(1, int(rows))
+        self.z = [np.empty((self.rows, s), dtype=self.dtype) for s in self.layer_sizes[1:]]  # per layer
+        self.x = np.empty((self.rows, self.layer_sizes[0]), dtype=self.dtype)  # cast inputs
+        self.row_buf = np.empty(self.rows, dtype=self.dtype)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One batch through the network in inference mode (no dropout, no penalty), as fresh arrays.
+
+    inputs ``(n, n_in)``; pre: Z per layer ``(n, n_out)`` (``pre[-1]`` are the output logits);
+    post: A = f(Z) per hidden layer. With labels also: loss (the mean loss ``evaluate``
+    reports), d_pre ``dL/dZ`` per layer, d_post ``dL/dA`` per hidden layer, d_input
+    ``dL/dX`` ``(n, n_in)``, and (when asked for) dW ``(n_in, n_out)`` / db ``(n_out,)`` per layer.
+    """
+
+    inputs: np.ndarray
+    pre: list[np.ndarray]
+    post: list[np.ndarray]
+    loss: float | None = None
+    d_pre: list[np.ndarray] | None = None
+    d_post: list[np.ndarray] | None = None
+    d_input: np.ndarray | None = None
+    dW: list[np.ndarray] | None = None
+    db: list[np.ndarray] | None = None
 
 
 class MLP:
@@ -169,14 +206,95 @@ class MLP:
             a = z
         return a
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, C)`` in inference mode, computed in chunks."""
+    def inference_workspace(self, rows: int = _PREDICT_CHUNK) -> InferenceWorkspace:
+        """Buffers for :meth:`predict_proba` / :meth:`evaluate` on chunks of ``rows`` rows, reusable across calls."""
+        return InferenceWorkspace(self.layer_sizes, self.dtype, min(int(rows), _PREDICT_CHUNK))
+
+    def _inference_offsets(self) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """Per layer the bias ``c`` to add and, for ReLU hidden layers, ``-c`` to clip at.
+
+        ReLU layers fold their bias into the next layer: ``relu(Y + c) = max(Y, -c) + c``, so
+        the layer keeps ``A' = max(Y, -c)`` (one pass instead of an add and a clip) and the
+        next layer's bias becomes ``b + c @ W`` (its pre-activation is ``A' @ W + b + c @ W``).
+        The result equals the textbook forward pass up to float rounding; ``predict_proba``
+        falls back to the textbook pass for a chunk whose logits come out non-finite (weights
+        so large that ``c @ W`` overflows). ``evaluate`` keeps the textbook pass, so the
+        training metrics and divergence detection do not depend on this shortcut.
+        """
+        L = self.n_layers
+        adds: list[np.ndarray] = []
+        clips: list[np.ndarray | None] = []
+        carried: np.ndarray | None = None  # offset c of the previous layer's stored activations
+        for i in range(L):
+            c = self.b[i] if carried is None else self.b[i] + carried @ self.W[i]
+            if i < L - 1 and self._act.name == "relu":
+                adds.append(c)
+                clips.append(np.negative(c))
+                carried = c
+            else:
+                adds.append(c)
+                clips.append(None)
+                carried = None
+        return adds, clips
+
+    def _inference_logits(
+        self, X: np.ndarray, ws: InferenceWorkspace, offsets: tuple[list, list]
+    ) -> np.ndarray:
+        """Logits ``(n, C)`` of a chunk X ``(n ≤ ws.rows, n_in)`` into ``ws`` (no dropout)."""
+        n = X.shape[0]
+        if X.dtype != self.dtype:
+            np.copyto(ws.x[:n], X, casting="unsafe")
+            X = ws.x[:n]
+        adds, clips = offsets
+        a = X
+        for i in range(self.n_layers):
+            z = ws.z[i][:n]
+            np.matmul(a, self.W[i], out=z)
+            if clips[i] is not None:
+                np.maximum(z, clips[i], out=z)
+            else:
+                np.add(z, adds[i], out=z)
+                if i < self.n_layers - 1:
+                    self._act.forward(z, out=z)
+            a = z
+        return a
+
+    def predict_proba(
+        self, X: np.ndarray, out: np.ndarray | None = None, workspace: InferenceWorkspace | None = None
+    ) -> np.ndarray:
+        """Class probabilities ``(n, C)`` in inference mode, computed in chunks.
+
+        out: optional ``(n, C)`` array of the network dtype to write into. workspace: buffers
+        from :meth:`inference_workspace`, reused across calls by a caller that repeats this
+        often (a live view); without it a temporary one is made.
+        """
         X = self._as_features(X)
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            stop = start + _PREDICT_CHUNK
-            out[start:stop] = softmax(self._logits(X[start:stop]))
+        n = X.shape[0]
+        if out is None:
+            out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
+        elif out.shape != (n, self.layer_sizes[-1]) or out.dtype != self.dtype:
+            raise ValueError(
+                f"out must be {self.dtype} of shape {(n, self.layer_sizes[-1])}, got {out.shape}"
+            )
+        ws = self._workspace_for(n, workspace)
+        with np.errstate(over="ignore", invalid="ignore"):
+            offsets = self._inference_offsets()
+        for start in range(0, n, ws.rows):
+            stop = min(start + ws.rows, n)
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = self._inference_logits(X[start:stop], ws, offsets)
+                finite = bool(np.isfinite(z).all())  # (rows, C): a cheap check
+            if not finite:  # huge weights: folded biases can overflow where the plain pass does not
+                z = self._logits(X[start:stop])
+            softmax_into(z, out[start:stop], ws.row_buf)
         return out
+
+    def _workspace_for(self, n: int, workspace: InferenceWorkspace | None) -> InferenceWorkspace:
+        if workspace is None:
+            return self.inference_workspace(max(1, n))
+        if workspace.layer_sizes != tuple(self.layer_sizes) or workspace.dtype != self.dtype:
+            raise ValueError("the workspace was made for a different network")
+        return workspace
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class indices ``(n,)``."""
@@ -241,6 +359,28 @@ class MLP:
             raise ValueError(f"expected {self.params.shape[0]} parameters, got shape {flat.shape}")
         self.params[...] = flat
 
+    def clone(self, dtype=None, max_batch: int = 1) -> MLP:
+        """A new network of the same architecture with a copy of the parameters (optionally in another dtype).
+
+        Views and checks work on a clone so the training network's buffers and gradients stay untouched.
+        """
+        other = MLP(
+            self.layer_sizes,
+            self.activation,
+            dtype=self.dtype if dtype is None else dtype,
+            max_batch=max_batch,
+        )
+        other.params[...] = self.params
+        return other
+
+    def same_architecture(self, other: MLP) -> bool:
+        """True when ``other`` has the same layer sizes, activation and dtype (its params fit this one)."""
+        return (
+            self.layer_sizes == other.layer_sizes
+            and self.activation == other.activation
+            and self.dtype == other.dtype
+        )
+
     def activation_stats(self, X: np.ndarray, max_samples: int = 1024) -> dict:
         """Per hidden layer mean |a| and std of the activations (inference mode).
 
@@ -256,6 +396,69 @@ class MLP:
             "std": [float(np.std(a, dtype=np.float64)) for a in hidden],
             "grad_norms": self.grad_norms(),
         }
+
+    def trace(self, X: np.ndarray, y: np.ndarray | None = None, *, weight_grads: bool = True) -> Trace:
+        """Forward (and, with labels y ``(n,)``, backward) pass of X ``(n, n_in)`` in inference mode.
+
+        Every array is new: the training buffers and ``self.grads`` are left alone, so a view
+        can call this between epochs of a live run. No dropout and no penalty. The loss and
+        ``dL/dZ`` of the output layer come from :meth:`output_loss_and_delta`, the same
+        loss ``evaluate`` and ``loss_and_grad`` use. ``weight_grads=False`` skips dW and db.
+        """
+        X = self._as_features(X)
+        a = np.asarray(X, dtype=self.dtype)
+        inputs = a
+        pre: list[np.ndarray] = []
+        post: list[np.ndarray] = []
+        L = self.n_layers
+        for i in range(L):
+            z = a @ self.W[i]
+            z += self.b[i]
+            pre.append(z)
+            if i < L - 1:
+                a = self._act.forward(z)
+                post.append(a)
+        if y is None:
+            return Trace(inputs, pre, post)
+        y = np.asarray(y)
+        loss, dz = self.output_loss_and_delta(pre[-1], y)
+        d_pre: list[np.ndarray] = [dz] * L
+        d_post: list[np.ndarray] = [dz] * (L - 1)
+        dW: list[np.ndarray] = []
+        db: list[np.ndarray] = []
+        d_input = dz
+        for i in range(L - 1, -1, -1):
+            d_pre[i] = dz
+            if weight_grads:
+                a_prev = inputs if i == 0 else post[i - 1]
+                dW.append(a_prev.T @ dz)
+                db.append(dz.sum(axis=0))
+            da = dz @ self.W[i].T
+            if i == 0:
+                d_input = da
+            else:
+                d_post[i - 1] = da
+                deriv = self._act.grad(pre[i - 1], post[i - 1], np.empty_like(da))
+                dz = da * deriv
+        return Trace(
+            inputs,
+            pre,
+            post,
+            loss,
+            d_pre,
+            d_post,
+            d_input,
+            dW[::-1] if weight_grads else None,
+            db[::-1] if weight_grads else None,
+        )
+
+    def output_loss_and_delta(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """(mean loss, ``dL/dlogits`` ``(n, C)``) of the output layer for logits ``(n, C)``.
+
+        The loss ``evaluate`` reports and whose gradient ``loss_and_grad`` computes (softmax
+        cross-entropy); a different output (e.g. sigmoid) changes this together with them.
+        """
+        return cross_entropy(logits, y), cross_entropy_grad(logits, y)
 
     # ------------------------------------------------------------ training
 
