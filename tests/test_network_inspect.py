@@ -1,4 +1,4 @@
-"""MLP additions for the insight views: fast predict_proba, trace, clone; losses.softmax_into."""
+"""MLP additions for the insight views: predict_proba with reusable buffers, trace, clone; softmax_into."""
 
 import warnings
 
@@ -68,9 +68,8 @@ def test_predict_proba_float32_with_out_workspace_and_chunks():
         net.predict_proba(X, workspace=MLP([2, 4, 3]).inference_workspace())
 
 
-def test_predict_proba_falls_back_when_folded_biases_would_overflow():
-    # hidden unit 0 is dead with a bias of -1e30; folding would carry 1e30 · 1e10 into the output (inf
-    # in float32), where the textbook pass multiplies a 0 activation and stays finite
+def test_predict_proba_stays_finite_with_a_huge_dead_unit():
+    # hidden unit 0 is dead with a bias of -1e30: its 0 activation times 1e10 must stay 0 (no overflow)
     net = MLP([1, 2, 2], "relu", dtype="float32")
     net.W[0][...] = [[1.0, 1.0]]
     net.b[0][...] = [-1e30, 0.0]
@@ -80,6 +79,19 @@ def test_predict_proba_falls_back_when_folded_biases_would_overflow():
         warnings.simplefilter("error")
         p = net.predict_proba(X)
     np.testing.assert_allclose(p, _reference_probs(net, X), rtol=1e-6)
+
+
+def test_predict_proba_agrees_with_evaluate_to_the_last_bit_ties_included():
+    # zero biases and ReLU: inputs that kill every hidden unit give exactly tied logits; the predicted
+    # class (argmax of the probabilities) must be the one evaluate counts as its prediction
+    net = MLP([2, 6, 6, 3], "relu")
+    net.initialize("he", 1.0, np.random.default_rng(5))
+    X = np.random.default_rng(6).standard_normal((3000, 2)).astype(np.float32) * 3
+    y = np.random.default_rng(7).integers(0, 3, 3000)
+    p = net.predict_proba(X)
+    ties = (p == p.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    assert ties.any()
+    assert np.mean(np.argmax(p, axis=1) == y) == net.evaluate(X, y)[1]
 
 
 def test_softmax_into_matches_softmax_for_narrow_and_wide_rows():

@@ -25,7 +25,7 @@ CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
 _NEGATIVE = np.array((33, 102, 172), dtype=np.float64)
 _ZERO = np.array((247, 247, 247), dtype=np.float64)
 _POSITIVE = np.array((178, 24, 43), dtype=np.float64)
-LUT_SIZE = 256
+LUT_SIZE = 257  # odd, so the middle entry is exactly 0
 
 
 def class_color(index: int) -> tuple[int, int, int]:
@@ -44,7 +44,7 @@ def _diverging_lut() -> np.ndarray:
     return np.round(lut).astype(np.uint8)
 
 
-DIVERGING_LUT: np.ndarray = _diverging_lut()  # uint8 (256, 3): index 0 = -vmax, 255 = +vmax, middle = 0
+DIVERGING_LUT: np.ndarray = _diverging_lut()  # uint8 (257, 3): index 0 = -vmax, 256 = +vmax, 128 = 0
 
 
 def diverging_rgb(values: np.ndarray, vmax: float) -> np.ndarray:
