@@ -463,17 +463,16 @@ def _landscape(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # the set as LoadedModel.evaluate (and so `evaluate`) measures it
     eval_set = EvalSet(ArraySet(sd.X, sd.y), loaded.norm_mean, loaded.norm_std, loaded.config.training.dtype)
     progress = _CountProgress(err, "landscape")
-    with _Interrupt() as interrupt:
-        sl = loss_slice_1d(
-            loaded.net,
-            {"loss": eval_set},
-            points=args.points,
-            span=args.span,
-            n_directions=args.directions,
-            seed=args.seed,
-            progress=progress,
-            cancel=interrupt.is_set,
-        )
+    # Ctrl-C raises KeyboardInterrupt here: main() prints "interrupted" and exits 130
+    sl = loss_slice_1d(
+        loaded.net,
+        {"loss": eval_set},
+        points=args.points,
+        span=args.span,
+        n_directions=args.directions,
+        seed=args.seed,
+        progress=progress,
+    )
     progress.finish()
     result = {
         "alphas": sl.alphas,
