@@ -76,7 +76,11 @@ class InferenceWorkspace:
         self.z = [np.empty((self.rows, s), dtype=self.dtype) for s in self.layer_sizes[1:]]  # per layer
         self.x = np.empty((self.rows, self.layer_sizes[0]), dtype=self.dtype)  # cast inputs
         self.row_buf = np.empty(self.rows, dtype=self.dtype)
-        self.zeros = [np.zeros(s, dtype=self.dtype) for s in self.layer_sizes[1:]]  # ReLU's clip rows
+        # ReLU clips at 0: NumPy clips float32 faster against a row of zeros, float64 against the scalar
+        self.relu_floor: list = [
+            np.zeros(s, dtype=self.dtype) if self.dtype == np.float32 else self.dtype.type(0)
+            for s in self.layer_sizes[1:]
+        ]
 
 
 @dataclass(frozen=True)
@@ -216,8 +220,8 @@ class MLP:
 
         The same arithmetic as :meth:`_logits` (``a @ W + b``, then the activation), so the
         probabilities agree with ``evaluate`` to the last bit, ties included; only the
-        buffers are reused. ReLU clips against a row of zeros, which NumPy does about
-        twice as fast as against the scalar 0.
+        buffers are reused. In float32, ReLU clips against a row of zeros, which NumPy does
+        about twice as fast as against the scalar 0.
         """
         n = X.shape[0]
         if X.dtype != self.dtype:
@@ -231,7 +235,7 @@ class MLP:
             np.add(z, self.b[i], out=z)
             if i < self.n_layers - 1:
                 if relu:
-                    np.maximum(z, ws.zeros[i], out=z)
+                    np.maximum(z, ws.relu_floor[i], out=z)
                 else:
                     self._act.forward(z, out=z)
             a = z
