@@ -98,6 +98,7 @@ def test_zeros_init_and_overflow_are_reported_not_warned():
         ({"scale": -1.0}, "scale"),
         ({"scale": float("nan")}, "scale"),
         ({"samples": 0}, "samples"),
+        ({"depth": 100, "width": 1024, "samples": 1000}, "depth × width × samples"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, needle):

@@ -22,7 +22,8 @@ explodes, 0.5^L vanishes, and Xavier/LeCun (var = 1/width) at scale 1 stays leve
 layers scale by the same factor per layer.
 
 Speed: :class:`DepthLab` draws the data and the unit-scale weights once; moving the
-scale slider only rescales them (the init is linear in the scale) and reruns the pass.
+scale slider only rescales them (the init is linear in the scale) and reruns the pass,
+through buffers allocated once. depth · width · samples is capped at :data:`MAX_VALUES`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from engine.network import MLP
 DEPTH_RANGE = (2, 100)
 WIDTH_RANGE = (1, 1024)
 SAMPLES_RANGE = (1, 10000)
+MAX_VALUES = 1 << 25  # depth · samples · width: the f'(Z) buffers stay ≤ 256 MB of float64
 N_CLASSES = 10
 DTYPE = "float64"  # float64 so an explosion shows as large numbers instead of float32 overflow
 
@@ -73,6 +75,11 @@ def check_settings(
     ):
         if isinstance(value, bool) or int(value) != value or not lo <= value <= hi:
             raise InputError(f"{prefix}{name} must be a whole number in [{lo}, {hi}], got {value}")
+    if depth * width * samples > MAX_VALUES:
+        raise InputError(
+            f"{prefix}depth × {prefix}width × {prefix}samples must be at most {MAX_VALUES:,}, "
+            f"got {depth} × {width} × {samples} = {depth * width * samples:,}"
+        )
     if activation not in ACTIVATIONS:
         raise InputError(f"{prefix}activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     if init not in INIT_FORMULAS:
@@ -107,19 +114,52 @@ class DepthLab:
         self.net = MLP([self.width] * (self.depth + 1) + [n_classes], activation, dtype=DTYPE, max_batch=1)
         self.net.initialize(init, 1.0, rng)  # scale 1; profile() rescales: init_weights is linear in scale
         self._unit = self.net.get_params()
+        self._ping = [np.empty((self.samples, self.width)) for _ in range(2)]  # activations, then dL/dA
+        self._deriv = np.empty((self.depth, self.samples, self.width))  # f'(Z) per hidden layer
+        self._logits = np.empty((self.samples, n_classes))
+        self._d_input = np.empty((self.samples, self.width))
         self.layers = ("input", *(f"hidden {i}" for i in range(1, self.depth + 1)), "output")
         self._var = init_variance(init, self.width, self.width)
 
     def profile(self, scale: float) -> DepthProfile:
-        """Activation std and gradient norm per layer with the weights drawn at ``init_scale = scale``."""
+        """Activation std and gradient norm per layer with the weights drawn at ``init_scale = scale``.
+
+        One forward and one backward pass through preallocated buffers: two ping-pong
+        activation buffers and one ``f'(Z)`` array per hidden layer, so the memory touched
+        stays small and the time stays close to that of the matrix products themselves.
+        Biases are zero (as initialized), so Z = A @ W. The output layer's loss and
+        dL/dlogits come from ``MLP.output_loss_and_delta``, the loss training uses.
+        """
         check_scale(scale)
-        np.multiply(self._unit, scale, out=self.net.params)
+        net, act = self.net, self.net.activation_fn
+        np.multiply(self._unit, scale, out=net.params)
+        stds = [_std(self.X)]
+        grads: list[float] = []
         with np.errstate(all="ignore"):  # huge scales overflow to inf/NaN: reported, not warned about
-            trace = self.net.trace(self.X, self.y, weight_grads=False)
-            stds = [_std(self.X), *(_std(a) for a in trace.post), _std(trace.pre[-1])]
-            grads = [_norm(trace.d_input), *(_norm(d) for d in trace.d_post), _norm(trace.d_pre[-1])]
+            a = self.X
+            for i in range(self.depth):
+                z, d = self._ping[i % 2], self._deriv[i]
+                np.matmul(a, net.W[i], out=z)
+                if act.piecewise_linear:  # f(z) = z · f'(z), with f' read from z
+                    act.grad(z, z, d)
+                    np.multiply(z, d, out=z)
+                else:  # tanh, sigmoid: f' is read from a = f(z)
+                    act.forward(z, out=z)
+                    act.grad(z, z, d)
+                stds.append(_std(z))
+                a = z
+            np.matmul(a, net.W[self.depth], out=self._logits)
+            stds.append(_std(self._logits))
+            _, dz = net.output_loss_and_delta(self._logits, self.y)
+            grads.append(_norm(dz))
+            for i in range(self.depth, -1, -1):
+                da = self._ping[i % 2] if i > 0 else self._d_input
+                np.matmul(dz, net.W[i].T, out=da)  # dL/dA of layer i-1 (dL/dX for i = 0)
+                grads.append(_norm(da))
+                if i > 0:
+                    dz = np.multiply(da, self._deriv[i - 1], out=da)
         factor = float(scale) * math.sqrt(self.width * self._var)
-        return DepthProfile(self.layers, tuple(stds), tuple(grads), factor)
+        return DepthProfile(self.layers, tuple(stds), tuple(grads[::-1]), factor)
 
 
 def _std(a: np.ndarray) -> float:
