@@ -20,7 +20,8 @@ Run:  python benchmarks/insight_bench.py [--rounds 15] [--epochs 150] [--hz 10] 
   without a thread that recomputes the boundary and its picture ``--hz`` times a second
   from the live network (as a view refreshed by a timer would), alternating runs; the
   ratio of the medians, and the frames drawn per run. The trainer limits BLAS to one
-  thread for this small network (process-wide), so the view computes with one thread too.
+  thread for this small network (process-wide), so the view computes with one thread too;
+  Python's thread switch interval is 0.5 ms, as the window's training worker sets it.
   Target ≥ 0.9.
 - ``depth_lab``: ``DepthLab.profile`` of depth 50 × width 100 × 256 samples (float64) per
   activation, against its floor (the 102 matrix products of the forward and backward
@@ -67,6 +68,7 @@ from engine.optimizers import Adam  # noqa: E402
 
 RES = 200
 CHUNK = 4096
+SWITCH_INTERVAL = 0.0005  # s; gui/training_worker.py's TRAINING_SWITCH_INTERVAL
 
 
 def _net(sizes, dtype="float32", seed=0) -> MLP:
@@ -138,7 +140,7 @@ def bench_boundary(rounds: int) -> dict:
     return out
 
 
-def bench_training_with_view(epochs: int, hz: float, repeats: int = 3) -> dict:
+def bench_training_with_view(epochs: int, hz: float, repeats: int = 5) -> dict:
     from engine.prepare import prepare_data
     from engine.trainer import Trainer
 
@@ -177,12 +179,17 @@ def bench_training_with_view(epochs: int, hz: float, repeats: int = 3) -> dict:
         return len(data.train) * epochs / seconds, frames[0]
 
     bare, viewed, frames = [], [], []
-    one_run(False)  # warm-up
-    for _ in range(repeats):
-        bare.append(one_run(False)[0])
-        s, f = one_run(True)
-        viewed.append(s)
-        frames.append(f)
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(min(saved, SWITCH_INTERVAL))  # as the window's training worker does
+    try:
+        one_run(False)  # warm-up
+        for _ in range(repeats):
+            bare.append(one_run(False)[0])
+            s, f = one_run(True)
+            viewed.append(s)
+            frames.append(f)
+    finally:
+        sys.setswitchinterval(saved)
     return {
         "network": "2-64-64-2 float32, Adam, batch 64, 2,400 training points",
         "view_hz": hz,

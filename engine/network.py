@@ -212,8 +212,13 @@ class MLP:
         return a
 
     def inference_workspace(self, rows: int = _PREDICT_CHUNK) -> InferenceWorkspace:
-        """Buffers for :meth:`predict_proba` / :meth:`evaluate` on chunks of ``rows`` rows, reusable across calls."""
-        return InferenceWorkspace(self.layer_sizes, self.dtype, min(int(rows), _PREDICT_CHUNK))
+        """Buffers for :meth:`predict_proba` on chunks of ``rows`` rows, reusable across calls.
+
+        ``predict_proba`` works through its input in chunks of ``rows`` rows; larger chunks
+        mean fewer NumPy calls (which matters when another Python thread trains meanwhile)
+        at the cost of ``rows × Σ widths`` values of memory.
+        """
+        return InferenceWorkspace(self.layer_sizes, self.dtype, int(rows))
 
     def _inference_logits(self, X: np.ndarray, ws: InferenceWorkspace) -> np.ndarray:
         """Logits ``(n, C)`` of a chunk X ``(n ≤ ws.rows, n_in)`` into ``ws`` (no dropout).
@@ -267,7 +272,7 @@ class MLP:
 
     def _workspace_for(self, n: int, workspace: InferenceWorkspace | None) -> InferenceWorkspace:
         if workspace is None:
-            return self.inference_workspace(max(1, n))
+            return self.inference_workspace(min(max(1, n), _PREDICT_CHUNK))
         if workspace.layer_sizes != tuple(self.layer_sizes) or workspace.dtype != self.dtype:
             raise ValueError("the workspace was made for a different network")
         return workspace

@@ -26,6 +26,10 @@ from engine.network import MLP
 DEFAULT_RESOLUTION = 200
 DEFAULT_MARGIN = 0.1  # fraction of the data's extent added on every side
 MAX_RESOLUTION = 2000
+# values per predict_proba chunk (rows × Σ layer widths): 4 MB of float32 stays in cache and
+# gives 2-64-64-2 chunks of ~8,000 rows, so a 200×200 grid is 5 chunks (fewer NumPy calls
+# than 4,096-row chunks, which matters when a training thread wants the GIL meanwhile)
+CHUNK_VALUES = 1 << 20
 Range = tuple[float, float]
 
 
@@ -102,7 +106,9 @@ class BoundaryGrid:
         snap = self._snapshot
         if snap is None or not snap.same_architecture(net):
             snap = self._snapshot = net.clone()
-            self._workspace = snap.inference_workspace()
+            widths = sum(net.layer_sizes)
+            rows = max(1024, min(self.resolution**2, CHUNK_VALUES // widths))
+            self._workspace = snap.inference_workspace(rows)
             self._probs = np.empty((self.resolution**2, net.layer_sizes[-1]), dtype=net.dtype)
             self._grid_key = None
         else:
