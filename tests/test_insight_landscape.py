@@ -100,3 +100,25 @@ def test_alphas_need_an_odd_count_and_positive_span():
         alphas_for(4, 1.0)
     with pytest.raises(ValueError):
         alphas_for(5, 0.0)
+
+
+def test_eval_sets_use_the_given_normalization_and_subsample():
+    from engine.dataset import PreparedData
+    from engine.insight.landscape import eval_sets
+
+    X, y, mean, std = _sets(300, seed=5)
+    empty = ArraySet(np.zeros((0, 2)), np.zeros(0, np.int64))
+    data = PreparedData(
+        ArraySet(X[:200], y[:200]), ArraySet(X[200:], y[200:]), empty, ["a", "b"], (2,), mean, std
+    )
+    net = MLP([2, 4, 2], "tanh")
+    net.initialize("xavier", 1.0, np.random.default_rng(0))
+    other_mean, other_std = np.zeros(2, np.float32), np.ones(2, np.float32)
+    sets = eval_sets(data, other_mean, other_std, names=("train", "dev", "test"))
+    assert set(sets) == {"train", "dev"}  # the empty test set is left out
+    expected = EvalSet(ArraySet(X[200:], y[200:]), other_mean, other_std).evaluate(net)
+    assert sets["dev"].evaluate(net) == expected
+    small = eval_sets(data, mean, std, max_samples=50, seed=3)
+    assert len(small["train"]) == 50 and len(small["dev"]) == 50
+    idx = np.sort(np.random.default_rng(3).choice(200, size=50, replace=False))
+    np.testing.assert_array_equal(small["train"].y, y[idx])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.batches import EvalSet
+from engine.dataset import ArraySet
 from engine.errors import Cancelled
 from engine.network import MLP
 
@@ -31,6 +32,33 @@ Cancel = Callable[[], bool] | None
 
 POINTS_RANGE = (3, 401)
 DIRECTIONS_RANGE = (1, 50)
+
+
+def eval_sets(
+    data,
+    norm_mean: np.ndarray,
+    norm_std: np.ndarray,
+    dtype: str | np.dtype = "float32",
+    names: tuple[str, ...] = ("train", "dev"),
+    max_samples: int | None = None,
+    seed: int = 0,
+) -> dict[str, EvalSet]:
+    """``{name: EvalSet}`` of a PreparedData's sets, normalized with the *model's* statistics.
+
+    Pass each model's own ``norm_mean``/``norm_std`` (a compared run may have been trained
+    with others). ``max_samples`` keeps a seeded subset of larger sets (the landscape
+    evaluates every set ``points × directions`` times); empty sets are left out.
+    """
+    out = {}
+    for name in names:
+        s = getattr(data, name)
+        if len(s) == 0:
+            continue
+        if max_samples is not None and len(s) > max_samples:
+            idx = np.sort(np.random.default_rng(seed).choice(len(s), size=max_samples, replace=False))
+            s = ArraySet(s.X[idx], s.y[idx])
+        out[name] = EvalSet(s, norm_mean, norm_std, dtype)
+    return out
 
 
 def filter_normalized_direction(net: MLP, rng: np.random.Generator) -> np.ndarray:
