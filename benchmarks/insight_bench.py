@@ -1,6 +1,7 @@
 """Insight views: how fast the engine half of each view is, measured side by side in one run.
 
-Run:  python benchmarks/insight_bench.py [--rounds 15] [--epochs 150] [--hz 10] [--blas-threads N] [--big]
+Run:  python benchmarks/insight_bench.py [--rounds 15] [--epochs 150] [--hz 10] [--repeats 5]
+          [--blas-threads N] [--only SECTION ...] [--big]
 
 ``run()`` returns a dict (``__main__`` prints it as JSON):
 
@@ -277,24 +278,39 @@ def bench_gradient_check(big: bool) -> dict:
     return out
 
 
+SECTIONS = ("boundary", "training_with_view", "depth_lab", "layer_statistics", "landscape", "gradient_check")
+
+
 def run(
-    rounds: int = 15, epochs: int = 150, hz: float = 10.0, big: bool = False, blas_threads: int | None = None
+    rounds: int = 15,
+    epochs: int = 150,
+    hz: float = 10.0,
+    big: bool = False,
+    blas_threads: int | None = None,
+    only: tuple[str, ...] = SECTIONS,
+    repeats: int = 5,
 ) -> dict:
-    out = {
+    out: dict = {
         "machine": {
             "python": platform.python_version(),
             "numpy": np.__version__,
             "cores": blas.cpu_count(),
             "blas_threads": blas_threads or blas.threads(),
-        },
-        "boundary": bench_boundary(rounds),
-        "training_with_view": bench_training_with_view(epochs, hz),
+        }
     }
+    if "boundary" in only:
+        out["boundary"] = bench_boundary(rounds)
+    if "training_with_view" in only:
+        out["training_with_view"] = bench_training_with_view(epochs, hz, repeats)
     with blas.limited(blas_threads):
-        out["depth_lab"] = bench_depth_lab(rounds)
-        out["layer_statistics"] = bench_layer_statistics(rounds)
-        out["landscape"] = bench_landscape()
-        out["gradient_check"] = bench_gradient_check(big)
+        if "depth_lab" in only:
+            out["depth_lab"] = bench_depth_lab(rounds)
+        if "layer_statistics" in only:
+            out["layer_statistics"] = bench_layer_statistics(rounds)
+        if "landscape" in only:
+            out["landscape"] = bench_landscape()
+        if "gradient_check" in only:
+            out["gradient_check"] = bench_gradient_check(big)
     return out
 
 
@@ -304,6 +320,11 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--hz", type=float, default=10.0)
     parser.add_argument("--blas-threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=5, help="alternating runs of the training comparison")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="sections to run")
     parser.add_argument("--big", action="store_true", help="also check 784-512-256-10 (about a minute)")
     args = parser.parse_args()
-    print(json.dumps(run(args.rounds, args.epochs, args.hz, args.big, args.blas_threads), indent=2))
+    result = run(
+        args.rounds, args.epochs, args.hz, args.big, args.blas_threads, tuple(args.only), args.repeats
+    )
+    print(json.dumps(result, indent=2))
