@@ -1,19 +1,8 @@
-"""RegLab entry point: no arguments (or only window options) opens the window; sub-commands run headless."""
+"""``python main.py`` from a checkout: the same as the ``reglab`` command (see reglab.main)."""
 
 import sys
 
-HEADLESS_COMMANDS = {"train", "gradcheck", "evaluate", "data", "depth-lab", "landscape", "-h", "--help"}
-
-
-def main(argv: list[str]) -> int:
-    if argv and argv[0] in HEADLESS_COMMANDS:
-        from engine.cli import main as cli_main
-
-        return cli_main(argv)
-    from gui.app import main as gui_main
-
-    return gui_main(argv)
-
+from reglab import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -1,17 +1,42 @@
 """The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data``, ``depth-lab``, ``landscape``.
 
-    python main.py train --config CFG.json --out DIR [--evaluate-test] [--human-error E]
+    python main.py train --config CFG.json --out DIR [--overwrite] [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
     python main.py evaluate --run DIR --data SOURCE
-    python main.py data --source SOURCE [--image-size H W] [--color rgb|gray]
+    python main.py data --source SOURCE [--image-size H W] [--color rgb|gray] [--pixel-shape H W C]
     python main.py depth-lab --depth N --width W --activation A --init I --scale S [--samples M] [--seed K]
     python main.py landscape --run DIR --data SOURCE [--points P] [--span S] [--directions D] [--seed K]
 
-Results go to stdout (JSON for all but train; a short text summary for
-train); progress goes to stderr. Exit status: 0 success, 1 a gradient check that
-failed, 2 bad configuration or input (one line on stderr naming the field or file, no
-traceback), 130 interrupted (Ctrl-C; a training run stops cleanly with stop_reason
-``cancelled`` and keeps its run directory).
+Results go to stdout (JSON for all but train; a short text summary for train); progress
+goes to stderr.
+
+``train --out DIR`` writes a new run folder: DIR must not exist or be empty. A folder that
+already holds files is refused (exit 2), unless ``--overwrite`` is given and DIR holds a
+RegLab run: the new run is then written beside it and replaces it only once it has
+written all its files (also after Ctrl-C, which saves the run); if it fails, DIR is left
+as it was. One process writes a run folder at a time: a second ``train`` into the same
+DIR is refused (exit 2) naming the pid that holds it.
+
+Ctrl-C, SIGTERM and SIGHUP stop a training run at the next mini-batch and save it
+(``stop_reason`` ``cancelled``); a second one aborts at once without saving.
+
+Exit status:
+
+- 0: success (``train``: the run completed or stopped early; warnings such as
+  ``weights_unchanged`` are printed and written to summary.json, see below);
+- 1: ``gradcheck`` ran and the gradients do not match;
+- 2: bad configuration or input, a refused run folder, an unusable model (NaN weights,
+  zero norm_std) or a write error (full disk, read-only file system): one line on stderr
+  naming the field or file and what is wrong, no traceback; what was on disk before is
+  left intact;
+- 3: ``train``: the run diverged (the loss became NaN or infinite; the run folder holds
+  the last finite weights and ``stop_reason`` ``diverged``);
+- 130: interrupted (Ctrl-C, SIGTERM, SIGHUP): a training run stops cleanly with
+  ``stop_reason`` ``cancelled`` and keeps its run directory.
+
+``train`` prints each entry of summary.json's ``warnings`` (codes ``diverged``,
+``stalled``, ``weights_unchanged``, ``dev_not_finite``; see :mod:`engine.trainer`) as a
+``warning:`` line.
 """
 
 from __future__ import annotations
@@ -19,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -31,11 +57,17 @@ import numpy as np
 
 from engine.config import ConfigError, from_dict, load_config
 from engine.errors import Cancelled, InputError
+from engine.text import printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INPUT = 2
+EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+# the signals that stop a training run gracefully (the first one) or at once (the second)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class _UsageError(InputError):
@@ -56,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train from a config file and write a run directory")
     p.add_argument("--config", required=True, metavar="CFG.json", help="experiment config (JSON)")
-    p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
+    p.add_argument("--out", required=True, metavar="DIR", help="run directory to write (new or empty)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in DIR, once the new run has finished (DIR is kept if it fails)",
+    )
     p.add_argument("--evaluate-test", action="store_true", help="also measure the test set at the end")
     p.add_argument(
         "--human-error", type=float, metavar="E", help="human-level error in [0, 1] (overrides the config)"
@@ -73,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="SOURCE")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     p.add_argument("--color", choices=("rgb", "gray"), default=None)
+    p.add_argument(
+        "--pixel-shape",
+        type=int,
+        nargs=3,
+        metavar=("H", "W", "C"),
+        default=None,
+        help="image shape of a CSV of pixels (default: inferred for square images)",
+    )
     _add_insight_commands(sub)
     return parser
 
@@ -99,11 +144,11 @@ def main(
         }[args.command]
         return command(args, out, err)
     except InputError as exc:
-        print(f"error: {_one_line(str(exc))}", file=err)
+        print(f"error: {printable(_one_line(str(exc)))}", file=err)
         return EXIT_INPUT
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        name = exc.filename if exc.filename is not None else ""
-        print(f"error: {name}: {exc.strerror or exc}", file=err)
+    except OSError as exc:  # a file or folder the command could not read or write
+        name = f"{printable(str(exc.filename))}: " if exc.filename is not None else ""
+        print(f"error: {name}{_one_line(exc.strerror or str(exc) or type(exc).__name__)}", file=err)
         return EXIT_INPUT
     except Cancelled:
         print("cancelled before training started", file=err)
@@ -122,14 +167,15 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         e = args.human_error
         if not math.isfinite(e) or not 0.0 <= e <= 1.0:
             raise ConfigError(f"--human-error must be a fraction in [0, 1], got {e:g}")
-        cfg.diagnosis.human_error = float(e)
+        cfg = cfg.replace(**{"diagnosis.human_error": float(e)})
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")
 
     from engine.experiment import run_experiment  # imported here: `data`/`--help` stay quick
 
-    with _Interrupt() as interrupt:
+    err = _QuietOnError(err)  # a closed terminal (SIGHUP) must not stop the run from saving
+    with _Interrupt(err) as interrupt:
         progress = _DataProgress(err)
         exp = run_experiment(
             cfg,
@@ -138,6 +184,7 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             evaluate_test=args.evaluate_test,
             progress=progress,
             cancel=interrupt.is_set,
+            overwrite=args.overwrite,
         )
         reporter = _EpochReporter(cfg.training.epochs, err)
         last = None
@@ -155,15 +202,48 @@ def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     stop = summary.get("stop_reason") or (last.stop_reason if last is not None else None)
     if interrupt.triggered or stop == "cancelled":
         return EXIT_INTERRUPTED
+    if stop == "diverged":
+        return EXIT_DIVERGED
     return EXIT_OK
 
 
-class _Interrupt:
-    """Ctrl-C sets a flag the trainer polls between batches; a second Ctrl-C aborts at once."""
+class _QuietOnError:
+    """A text stream whose writes never raise: after SIGHUP the terminal is gone (EIO), and
+    progress lines must not keep the run from writing its folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):
+                self.failed = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.failed = True
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+class _Interrupt:
+    """Ctrl-C, SIGTERM or SIGHUP set a flag the trainer polls between batches; a second one aborts at once."""
+
+    def __init__(self, err: TextIO | None = None) -> None:
         self._event = threading.Event()
-        self._old: Any = None
+        self._old: dict[int, Any] = {}
+        self._err = err
         self.triggered = False
 
     def is_set(self) -> bool:
@@ -174,18 +254,24 @@ class _Interrupt:
             raise KeyboardInterrupt
         self.triggered = True
         self._event.set()
-        print(
-            "\nstopping: finishing the run directory (Ctrl-C again to abort) ...", file=sys.stderr, flush=True
-        )
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        # os.write, not print: the signal may arrive in the middle of a print to the same stream
+        text = f"\nstopping ({name}): finishing the run directory (again to abort) ...\n"
+        try:
+            os.write(self._err.fileno(), text.encode())
+        except (OSError, ValueError, AttributeError):
+            pass  # no file descriptor (tests pass a StringIO) or the terminal is gone
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            for sig in STOP_SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 class _DataProgress:
@@ -232,10 +318,13 @@ class _EpochReporter:
                 self._pending = ""
         else:
             print(line, file=self._err, flush=True)
-        if record.message:
+        message = record.message or ""
+        for warning in getattr(record, "warnings", ()):  # printed once, with its code, at the end
+            message = message.replace(warning["message"], "")
+        if message.strip():
             if self._tty:
                 print(file=self._err)
-            print(f"  {record.message}", file=self._err, flush=True)
+            print(f"  {message.strip()}", file=self._err, flush=True)
 
     def close(self) -> None:
         if self._tty:
@@ -291,6 +380,10 @@ def summary_lines(summary: dict, out_dir: Path, last: Any = None) -> list[str]:
             lines.extend(f"  - {s}" for s in steps)
     for note in summary.get("notes") or []:
         lines.append(f"note: {note}")
+    for warning in summary.get("warnings") or []:
+        if isinstance(warning, dict) and warning.get("code") != "diverged":  # diverged: said by "stopped:"
+            text = str(warning.get("message") or warning.get("code"))
+            lines.append(f"warning ({warning.get('code')}): {text.removeprefix('Warning: ')}")
     return lines
 
 
@@ -367,6 +460,9 @@ def _data(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not 1 <= s <= 1024:
             raise InputError(f"--image-size: {'HW'[i]} must be in [1, 1024], got {s}")
     color = args.color or "rgb"
+    shape = args.pixel_shape
+    if shape is not None and (min(shape) < 1 or shape[2] not in (1, 3, 4)):
+        raise InputError(f"--pixel-shape: H and W must be at least 1 and C one of 1, 3, 4; got {shape}")
     from engine.prepare import builtin_2d_name
 
     if builtin_2d_name(source) is not None:
@@ -374,7 +470,9 @@ def _data(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         from engine.images import data_report
 
-        report = data_report(source, image_size=tuple(size), color=color, progress=_DataProgress(err))
+        report = data_report(
+            source, image_size=tuple(size), color=color, progress=_DataProgress(err), pixel_shape=shape
+        )
     print(json.dumps(to_jsonable(report)), file=out)
     return EXIT_OK
 

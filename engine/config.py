@@ -1,8 +1,14 @@
-"""The experiment config: one typed, validated dataclass tree shared by the CLI, GUI and run records.
+"""The experiment config: one typed, validated, immutable dataclass tree shared by the CLI, GUI and run records.
 
-Every field has a default, so a partial JSON file is filled in. Unknown keys and
-out-of-range values raise :class:`ConfigError` with a message naming the field path,
-e.g. ``regularization.keep_prob[1] must be in (0, 1]``.
+Every field carries a :class:`Spec` in its dataclass metadata: its kind, range, choices and a
+one-line help text. The validator, the command line's messages and the window's controls all
+read the same spec, so both accept exactly the same configs (``field_spec("optimizer.lr")``).
+
+Every field has a default, so a partial JSON file is filled in. Unknown keys and out-of-range
+values raise :class:`ConfigError` with a message naming the field path, e.g.
+``regularization.keep_prob[1] must be in [0.01, 1], got 0``. Config objects are frozen:
+sequences are tuples, and a changed config is a new one (:func:`with_values`). Constructing a
+section directly (``TrainingConfig(epochs=0)``) validates too.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,94 +27,263 @@ BUILTIN_2D = ("moons", "circles", "spiral", "blobs", "xor")
 BUILTIN_IMAGES = ("shapes",)
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 INITS = ("zeros", "random", "xavier", "glorot", "he", "lecun")
+OUTPUTS = ("softmax", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MONITORS = ("dev_loss", "dev_acc")
 DTYPES = ("float32", "float64")
 SPLIT_PRESETS = {"70/30": (0.7, 0.3, 0.0), "60/20/20": (0.6, 0.2, 0.2), "98/1/1": (0.98, 0.01, 0.01)}
+MAX_SEED = 2**31 - 1  # numpy takes any non-negative int; 31 bits fit every Qt spin box
+MAX_HIDDEN_LAYERS = 20
+MAX_LAYER_WIDTH = 8192
 
 
 class ConfigError(InputError, ValueError):
     """A config value is invalid; the message names the field path."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Spec:
+    """What one config field accepts, and how to present it.
+
+    kind: ``float``, ``int``, ``bool``, ``choice``, ``source`` (a builtin name or a path),
+    ``int_list`` (hidden sizes), ``float_pair`` (zoom), ``int_pair`` (image size),
+    ``split`` (2 or 3 fractions), ``keep_prob`` (a fraction or one per hidden layer),
+    ``shape3`` ([H, W, C]). ``lo``/``hi`` bound numbers and every element of a sequence
+    (closed interval). ``nullable``: null is allowed. ``log``: a log scale suits the value
+    (controls step by factors).
+    """
+
+    kind: str
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    log: bool = False
+    decimals: int = 4  # digits a control shows for a float
+
+    def range_text(self) -> str:
+        return f"[{_num_text(self.lo)}, {_num_text(self.hi)}]"
+
+
+def _spec(default: Any, kind: str, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"spec": Spec(kind, help, **kw)})
+
+
+# ---------------------------------------------------------------- the tree
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    source: str = "builtin:moons"  # builtin:NAME or a path (folder, .npz, idx folder, CIFAR folder)
-    dev_source: str | None = None  # separate dev set (mismatched-distribution case)
-    test_source: str | None = None  # separate test set
-    n_samples: int = 1000  # size of generated built-in sets
-    noise: float = 0.2  # noise of generated built-in sets
-    n_classes: int = 3  # classes of spiral arms / blobs / shapes (others are fixed)
-    image_size: list[int] = field(default_factory=lambda: [32, 32])  # [H, W] images are resized to
-    color: str = "rgb"  # rgb or gray
-    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])  # train/dev/test fractions
-    stratify: bool = True  # keep class proportions in every split
-    normalize: str = "standard"  # standard (train-split mean/std) or none
-    seed: int = 0  # seed of data generation and the split
+    source: str = _spec(
+        "builtin:moons",
+        "source",
+        "builtin:NAME, or a path: a class folder, a train/dev/test folder, .npz, MNIST idx or CIFAR-10 folder",
+    )
+    dev_source: str | None = _spec(
+        None, "source", "a separate dev set (the mismatched-distribution case)", nullable=True
+    )
+    test_source: str | None = _spec(None, "source", "a separate test set", nullable=True)
+    n_samples: int = _spec(
+        1000, "int", "number of samples of a generated built-in set", lo=4, hi=1_000_000_000, log=True
+    )
+    noise: float = _spec(0.2, "float", "noise of a generated built-in set (σ of the jitter)", lo=0.0, hi=10.0)
+    n_classes: int = _spec(
+        3, "int", "classes of spiral arms, blobs or shapes (the others have 2)", lo=2, hi=50
+    )
+    image_size: tuple[int, int] = _spec((32, 32), "int_pair", "[H, W] images are resized to", lo=4, hi=1024)
+    color: str = _spec("rgb", "choice", "images are converted to rgb or gray", choices=("rgb", "gray"))
+    split: tuple[float, float, float] = _spec(
+        (0.6, 0.2, 0.2), "split", "train, dev and test fractions (two numbers: no test set)", lo=0.0, hi=1.0
+    )
+    stratify: bool = _spec(True, "bool", "keep class proportions in every split")
+    normalize: str = _spec(
+        "standard",
+        "choice",
+        "standard: mean and std of the training split, applied to dev and test; none",
+        choices=("standard", "none"),
+    )
+    seed: int = _spec(0, "int", "seed of data generation and the split", lo=0, hi=MAX_SEED)
+    pixel_shape: tuple[int, int, int] | None = _spec(
+        None,
+        "shape3",
+        "[H, W, C] of each row of a pixel CSV (null: inferred for square images)",
+        nullable=True,
+    )
+    train_limit: int | None = _spec(
+        None,
+        "int",
+        "use at most this many training examples (learning curves); null: all",
+        lo=1,
+        hi=1_000_000_000,
+        nullable=True,
+        log=True,
+    )
+
+    def __post_init__(self) -> None:
+        _validate_section("data", self)
+        split = self.split
+        total = sum(split)
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"data.split fractions must add up to 1, got {total:g}")
+        if split[0] <= 0:
+            raise ConfigError("data.split[0] (train fraction) must be > 0")
+        if split[1] <= 0:
+            raise ConfigError("data.split[1] (dev fraction) must be > 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AugmentConfig:
-    hflip: float = 0.0  # probability of a horizontal flip
-    vflip: float = 0.0  # probability of a vertical flip
-    rotate_deg: float = 0.0  # rotation drawn uniformly in ±degrees
-    zoom: list[float] = field(default_factory=lambda: [1.0, 1.0])  # scale drawn in [lo, hi]
-    translate: float = 0.0  # shift drawn in ±fraction of width/height
-    crop_padding: int = 0  # pad by this many pixels, then crop back at a random offset
-    noise_std: float = 0.0  # Gaussian pixel noise σ, on the 0..1 pixel scale
-    brightness: float = 0.0  # add a value drawn in ±brightness (0..1 pixel scale)
-    contrast: float = 0.0  # scale around the image mean by a factor in [1-c, 1+c]
+    hflip: float = _spec(0.0, "float", "probability of a horizontal flip", lo=0.0, hi=1.0, decimals=2)
+    vflip: float = _spec(0.0, "float", "probability of a vertical flip", lo=0.0, hi=1.0, decimals=2)
+    rotate_deg: float = _spec(
+        0.0, "float", "rotation drawn uniformly in ± degrees", lo=0.0, hi=180.0, decimals=1
+    )
+    zoom: tuple[float, float] = _spec(
+        (1.0, 1.0), "float_pair", "scale drawn uniformly in [lo, hi]", lo=0.25, hi=4.0, decimals=2
+    )
+    translate: float = _spec(
+        0.0, "float", "shift drawn in ± this fraction of width and height", lo=0.0, hi=0.5, decimals=2
+    )
+    crop_padding: int = _spec(
+        0, "int", "pad by this many pixels, then crop back at a random offset", lo=0, hi=64
+    )
+    noise_std: float = _spec(0.0, "float", "Gaussian pixel noise σ, on the 0..1 pixel scale", lo=0.0, hi=1.0)
+    brightness: float = _spec(
+        0.0, "float", "add a value drawn in ± this (0..1 pixel scale)", lo=0.0, hi=1.0, decimals=2
+    )
+    contrast: float = _spec(
+        0.0, "float", "scale around the image mean by a factor in [1 − c, 1 + c]", lo=0.0, hi=1.0, decimals=2
+    )
+
+    def __post_init__(self) -> None:
+        _validate_section("augment", self)
+        lo, hi = self.zoom
+        if lo > hi:
+            raise ConfigError(f"augment.zoom[0] must be ≤ augment.zoom[1], got [{lo:g}, {hi:g}]")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
-    hidden: list[int] = field(default_factory=lambda: [64, 32])  # hidden layer sizes
-    activation: str = "relu"  # hidden activation
-    init: str = "he"  # weight initializer
-    init_scale: float = 1.0  # multiplies the initial weights
+    hidden: tuple[int, ...] = _spec(
+        (64, 32), "int_list", "hidden layer sizes, input to output", lo=1, hi=MAX_LAYER_WIDTH
+    )
+    activation: str = _spec("relu", "choice", "activation of the hidden layers", choices=ACTIVATIONS)
+    init: str = _spec("he", "choice", "how the weights are initialized", choices=INITS)
+    init_scale: float = _spec(
+        1.0,
+        "float",
+        "multiplies the initial weights (large explode, small vanish)",
+        lo=0.0,
+        hi=1000.0,
+        log=True,
+    )
+    output: str = _spec(
+        "softmax",
+        "choice",
+        "softmax over the classes, or (two classes only) one sigmoid unit with binary cross-entropy",
+        choices=OUTPUTS,
+    )
+
+    def __post_init__(self) -> None:
+        _validate_section("model", self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RegularizationConfig:
-    l2: float = 0.0  # λ of (λ / 2m)·Σ‖W‖²_F
-    l1: float = 0.0  # λ₁ of (λ₁ / m)·Σ|W|
-    keep_prob: float | list[float] = 1.0  # dropout keep probability, one or one per hidden layer
-    input_keep_prob: float = 1.0  # dropout keep probability of the inputs
+    l2: float = _spec(
+        0.0, "float", "λ of (λ / 2m)·Σ‖W‖²_F, m = training examples", lo=0.0, hi=1000.0, log=True
+    )
+    l1: float = _spec(0.0, "float", "λ₁ of (λ₁ / m)·Σ|W|", lo=0.0, hi=1000.0, log=True)
+    keep_prob: float | tuple[float, ...] = _spec(
+        1.0,
+        "keep_prob",
+        "inverted-dropout keep probability: one for every hidden layer, or one per hidden layer",
+        lo=0.01,
+        hi=1.0,
+        decimals=2,
+    )
+    input_keep_prob: float = _spec(
+        1.0, "float", "dropout keep probability of the inputs", lo=0.01, hi=1.0, decimals=2
+    )
+
+    def __post_init__(self) -> None:
+        _validate_section("regularization", self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EarlyStoppingConfig:
-    enabled: bool = False
-    monitor: str = "dev_loss"  # dev_loss (lower is better) or dev_acc (higher is better)
-    patience: int = 10  # epochs without improvement before stopping
-    min_delta: float = 0.0  # smallest change that counts as an improvement
-    restore_best: bool = True  # put the best epoch's weights back at the end
+    enabled: bool = _spec(False, "bool", "stop when the monitored dev metric stops improving")
+    monitor: str = _spec(
+        "dev_loss", "choice", "dev_loss (lower is better) or dev_acc (higher is better)", choices=MONITORS
+    )
+    patience: int = _spec(10, "int", "epochs without improvement before stopping", lo=1, hi=100_000)
+    min_delta: float = _spec(0.0, "float", "smallest change that counts as an improvement", lo=0.0, hi=100.0)
+    restore_best: bool = _spec(True, "bool", "put the best epoch's weights back at the end")
+
+    def __post_init__(self) -> None:
+        _validate_section("early_stopping", self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = "adam"  # sgd, momentum or adam
-    lr: float = 0.001  # learning rate
-    momentum: float = 0.9  # β of momentum
-    beta1: float = 0.9  # Adam first-moment decay
-    beta2: float = 0.999  # Adam second-moment decay
-    epsilon: float = 1e-8  # Adam denominator guard
+    name: str = _spec("adam", "choice", "sgd, momentum or adam", choices=OPTIMIZERS)
+    lr: float = _spec(0.001, "float", "learning rate α", lo=1e-7, hi=100.0, log=True)
+    momentum: float = _spec(
+        0.9, "float", "β of momentum: v = βv + (1 − β)·dW (the course's form)", lo=0.0, hi=0.9999
+    )
+    beta1: float = _spec(0.9, "float", "Adam first-moment decay β₁", lo=0.0, hi=0.9999)
+    beta2: float = _spec(0.999, "float", "Adam second-moment decay β₂", lo=0.0, hi=0.9999)
+    epsilon: float = _spec(1e-8, "float", "Adam denominator guard ε", lo=1e-12, hi=1.0, log=True)
+
+    def __post_init__(self) -> None:
+        _validate_section("optimizer", self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 100
-    batch_size: int = 64  # ≥ training set size means full-batch gradient descent
-    seed: int = 0  # seed of init, shuffling, dropout and augmentation
-    dtype: str = "float32"  # float32 or float64
+    epochs: int = _spec(100, "int", "passes over the training set", lo=1, hi=100_000, log=True)
+    batch_size: int = _spec(
+        64, "int", "examples per step; ≥ the training set size means full-batch gradient descent", lo=1,
+        hi=1_000_000, log=True,
+    )  # fmt: skip
+    seed: int = _spec(
+        0, "int", "seed of initialization, shuffling, dropout and augmentation", lo=0, hi=MAX_SEED
+    )
+    dtype: str = _spec("float32", "choice", "float32 (fast) or float64 (gradient checking)", choices=DTYPES)
+
+    def __post_init__(self) -> None:
+        _validate_section("training", self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DiagnosisConfig:
-    human_error: float = 0.0  # human-level (Bayes proxy) error, a fraction in [0, 1]
+    human_error: float | None = _spec(
+        None,
+        "float",
+        "human-level (Bayes proxy) error, a fraction; null: estimated for generated 2-D sets, else 0",
+        lo=0.0,
+        hi=1.0,
+        nullable=True,
+    )
+
+    def __post_init__(self) -> None:
+        _validate_section("diagnosis", self)
 
 
-@dataclass
+SECTIONS = (
+    "data",
+    "augment",
+    "model",
+    "regularization",
+    "early_stopping",
+    "optimizer",
+    "training",
+    "diagnosis",
+)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -118,24 +294,116 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     diagnosis: DiagnosisConfig = field(default_factory=DiagnosisConfig)
 
+    def __post_init__(self) -> None:
+        kp = self.regularization.keep_prob
+        n_hidden = len(self.model.hidden)
+        if isinstance(kp, tuple) and len(kp) != n_hidden:
+            raise ConfigError(
+                f"regularization.keep_prob has {len(kp)} entries but model.hidden has {n_hidden} layers"
+            )
+
     def keep_probs(self) -> list[float]:
         """keep_prob expanded to one value per hidden layer."""
         kp = self.regularization.keep_prob
-        if isinstance(kp, list):
+        if isinstance(kp, tuple):
             return [float(v) for v in kp]
         return [float(kp)] * len(self.model.hidden)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON-ready values (tuples become lists)."""
+        return _plain(dataclasses.asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def copy(self) -> ExperimentConfig:
-        return from_dict(self.to_dict())
+        return self  # immutable: a copy is the object itself
+
+    def get(self, path: str) -> Any:
+        """The value at a dotted path, e.g. ``cfg.get("optimizer.lr")``."""
+        section, name = _split_path(path)
+        return getattr(getattr(self, section), name)
+
+    def replace(self, **values: Any) -> ExperimentConfig:
+        """A validated copy with dotted-path values changed: ``cfg.replace(**{"optimizer.lr": 0.1})``."""
+        return with_values(self, values)
 
 
-# ---------------------------------------------------------------- parsing
+# ---------------------------------------------------------------- metadata access
+
+
+def _split_path(path: str) -> tuple[str, str]:
+    section, _, name = path.partition(".")
+    if section not in SECTIONS or not name:
+        raise ConfigError(f"{path} is not a config field")
+    return section, name
+
+
+def _section_class(section: str) -> type:
+    return {f.name: f.default_factory for f in dataclasses.fields(ExperimentConfig)}[section]
+
+
+def field_spec(path: str) -> Spec:
+    """The Spec of a dotted field path such as ``"regularization.l2"``."""
+    section, name = _split_path(path)
+    for f in dataclasses.fields(_section_class(section)):
+        if f.name == name:
+            return f.metadata["spec"]
+    raise ConfigError(f"{path} is not a config field")
+
+
+def iter_fields() -> Iterator[tuple[str, Spec, Any]]:
+    """(dotted path, spec, default) of every config field, in config order."""
+    for section in SECTIONS:
+        for f in dataclasses.fields(_section_class(section)):
+            yield f"{section}.{f.name}", f.metadata["spec"], f.default
+
+
+def with_values(cfg: ExperimentConfig, values: Mapping[str, Any]) -> ExperimentConfig:
+    """A new validated config with some dotted-path fields changed (several at once, so fields
+    that must agree, such as model.hidden and a per-layer keep_prob, change together)."""
+    raw = cfg.to_dict()
+    for path, value in values.items():
+        section, name = _split_path(path)
+        if name not in raw[section]:
+            raise ConfigError(f"{path} is not a config field")
+        raw[section][name] = _plain(value)
+    return from_dict(raw)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _num_text(x: float | None) -> str:
+    if x is None:
+        return "?"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:g}"
+
+
+def _digits(n: int) -> int:
+    """Decimal digits of a huge int without str() (which refuses more than 4300 digits)."""
+    return int(abs(n).bit_length() * math.log10(2)) + 1
+
+
+def _show(v: Any, limit: int = 60) -> str:
+    """repr of a bad value for a message, shortened (a config can hold huge values)."""
+    try:
+        text = repr(v)
+    except (ValueError, RecursionError):  # a 5000-digit int has no repr; deep nesting neither
+        text = f"a {type(v).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_number(v: Any) -> bool:
@@ -144,318 +412,146 @@ def _is_number(v: Any) -> bool:
 
 def _as_float(path: str, v: Any) -> float:
     if not _is_number(v):
-        raise ConfigError(f"{path} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise ConfigError(f"{path} must be finite, got {v!r}")
-    return float(v)
+        raise ConfigError(f"{path} must be a number, got {_show(v)}")
+    try:
+        x = float(v)
+    except OverflowError:
+        raise ConfigError(f"{path} is far too large, got a {_digits(v)}-digit number") from None
+    if not math.isfinite(x):
+        raise ConfigError(f"{path} must be finite, got {_show(v)}")
+    return x
 
 
 def _as_int(path: str, v: Any) -> int:
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
         v = int(v)
     if not isinstance(v, int) or isinstance(v, bool):
-        raise ConfigError(f"{path} must be an integer, got {v!r}")
+        raise ConfigError(f"{path} must be an integer, got {_show(v)}")
     return v
 
 
-def _as_bool(path: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(f"{path} must be true or false, got {v!r}")
-    return v
+def _check_range(path: str, x: float, spec: Spec) -> None:
+    if (spec.lo is not None and x < spec.lo) or (spec.hi is not None and x > spec.hi):
+        shown = (
+            f"{x:g}"
+            if isinstance(x, float)
+            else (str(x) if abs(x) < 10**15 else f"a {_digits(x)}-digit number")
+        )
+        raise ConfigError(f"{path} must be in {spec.range_text()}, got {shown}")
 
 
-def _as_str(path: str, v: Any, choices: tuple[str, ...] | None = None) -> str:
-    if not isinstance(v, str):
-        raise ConfigError(f"{path} must be a string, got {v!r}")
-    if choices is not None and v not in choices:
-        raise ConfigError(f"{path} must be one of {', '.join(choices)}; got {v!r}")
-    return v
+def _number(path: str, v: Any, spec: Spec, integer: bool) -> float | int:
+    x = _as_int(path, v) if integer else _as_float(path, v)
+    _check_range(path, x, spec)
+    return x
 
 
-def _as_list(path: str, v: Any, length: int | None = None) -> list:
+def _as_seq(path: str, v: Any, lengths: tuple[int, ...] | None = None) -> list:
     if not isinstance(v, (list, tuple)):
-        raise ConfigError(f"{path} must be a list, got {v!r}")
-    if length is not None and len(v) != length:
-        raise ConfigError(f"{path} must have {length} entries, got {len(v)}")
+        raise ConfigError(f"{path} must be a list, got {_show(v)}")
+    if lengths is not None and len(v) not in lengths:
+        want = " or ".join(str(n) for n in lengths)
+        raise ConfigError(f"{path} must have {want} entries, got {len(v)}")
     return list(v)
 
 
-def _check_range(path: str, v: float, lo: float, hi: float, lo_open: bool, hi_open: bool) -> None:
-    ok_lo = v > lo if lo_open else v >= lo
-    ok_hi = v < hi if hi_open else v <= hi
-    if not (ok_lo and ok_hi):
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        fmt = lambda x: "inf" if x == math.inf else f"{x:g}"  # noqa: E731
-        raise ConfigError(f"{path} must be in {left}{fmt(lo)}, {fmt(hi)}{right}, got {v:g}")
+def _source(path: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{path} must be a string, got {_show(v)}")
+    if not v.strip():
+        raise ConfigError(f"{path} must not be empty")
+    if "\x00" in v:
+        raise ConfigError(f"{path} must not contain a NUL character")
+    if v.startswith("builtin:"):
+        name = v.split(":", 1)[1]
+        if name not in BUILTIN_2D + BUILTIN_IMAGES:
+            known = ", ".join(BUILTIN_2D + BUILTIN_IMAGES)
+            raise ConfigError(f"{path}: unknown built-in dataset {_show(name)} (known: {known})")
+    return v
 
 
-def _prob(path: str, v: Any, zero_ok: bool = True) -> float:
-    x = _as_float(path, v)
-    _check_range(path, x, 0.0, 1.0, not zero_ok, False)
-    return x
+def coerce_value(path: str, v: Any, spec: Spec) -> Any:
+    """Check one raw value against its spec; returns it in canonical form (tuples, floats)."""
+    if v is None:
+        if spec.nullable:
+            return None
+        raise ConfigError(f"{path} must not be null")
+    kind = spec.kind
+    if kind == "float":
+        return float(_number(path, v, spec, integer=False))
+    if kind == "int":
+        return int(_number(path, v, spec, integer=True))
+    if kind == "bool":
+        if not isinstance(v, bool):
+            raise ConfigError(f"{path} must be true or false, got {_show(v)}")
+        return v
+    if kind == "choice":
+        if not isinstance(v, str) or v not in spec.choices:
+            raise ConfigError(f"{path} must be one of {', '.join(spec.choices)}; got {_show(v)}")
+        return v
+    if kind == "source":
+        return _source(path, v)
+    if kind == "int_list":
+        items = _as_seq(path, v)
+        if len(items) > MAX_HIDDEN_LAYERS:
+            raise ConfigError(f"{path} may have at most {MAX_HIDDEN_LAYERS} layers, got {len(items)}")
+        return tuple(int(_number(f"{path}[{i}]", x, spec, integer=True)) for i, x in enumerate(items))
+    if kind in ("float_pair", "int_pair"):
+        items = _as_seq(path, v, (2,))
+        integer = kind == "int_pair"
+        return tuple(_number(f"{path}[{i}]", x, spec, integer) for i, x in enumerate(items))
+    if kind == "shape3":
+        items = _as_seq(path, v, (3,))
+        h, w = (
+            int(_number(f"{path}[{i}]", x, Spec("int", "", lo=1, hi=4096), True))
+            for i, x in enumerate(items[:2])
+        )
+        c = _as_int(f"{path}[2]", items[2])
+        if c not in (1, 3):
+            raise ConfigError(f"{path}[2] (channels) must be 1 or 3, got {_show(c)}")
+        return (h, w, c)
+    if kind == "split":
+        items = _as_seq(path, v, (2, 3))
+        fr = [float(_number(f"{path}[{i}]", x, spec, integer=False)) for i, x in enumerate(items)]
+        return tuple(fr + [0.0] * (3 - len(fr)))
+    if kind == "keep_prob":
+        if isinstance(v, (list, tuple)):
+            return tuple(float(_number(f"{path}[{i}]", x, spec, integer=False)) for i, x in enumerate(v))
+        return float(_number(path, v, spec, integer=False))
+    raise AssertionError(f"unknown spec kind {kind!r}")  # a programming error, not user input
 
 
-def _nonneg(path: str, v: Any) -> float:
-    x = _as_float(path, v)
-    _check_range(path, x, 0.0, math.inf, False, True)
-    return x
-
-
-def _positive(path: str, v: Any) -> float:
-    x = _as_float(path, v)
-    _check_range(path, x, 0.0, math.inf, True, True)
-    return x
-
-
-def _pos_int(path: str, v: Any, minimum: int = 1) -> int:
-    x = _as_int(path, v)
-    if x < minimum:
-        raise ConfigError(f"{path} must be an integer ≥ {minimum}, got {x}")
-    return x
+def _validate_section(section: str, obj: Any) -> None:
+    """Check and canonicalize every field of a (frozen) section in place."""
+    for f in dataclasses.fields(obj):
+        value = coerce_value(f"{section}.{f.name}", getattr(obj, f.name), f.metadata["spec"])
+        object.__setattr__(obj, f.name, value)
 
 
 def _check_keys(path: str, raw: Any, cls: type) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'} must be a JSON object, got {type(raw).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
         if key not in names:
-            where = f"{path}.{key}" if path else key
+            where = f"{path}.{key}" if path else str(key)
+            where = where if len(where) <= 80 else where[:79] + "…"
             raise ConfigError(f"{where} is not a known setting (known: {', '.join(sorted(names))})")
     return raw
 
 
-def _source(path: str, v: Any, optional: bool) -> str | None:
-    if v is None and optional:
-        return None
-    s = _as_str(path, v)
-    if not s.strip():
-        raise ConfigError(f"{path} must not be empty")
-    if s.startswith("builtin:"):
-        name = s.split(":", 1)[1]
-        if name not in BUILTIN_2D + BUILTIN_IMAGES:
-            known = ", ".join(BUILTIN_2D + BUILTIN_IMAGES)
-            raise ConfigError(f"{path}: unknown built-in dataset {name!r} (known: {known})")
-    return s
-
-
-def _parse_data(raw: dict) -> DataConfig:
-    p = "data"
-    d = DataConfig()
-    raw = _check_keys(p, raw, DataConfig)
-    if "source" in raw:
-        d.source = _source(f"{p}.source", raw["source"], optional=False)
-    if "dev_source" in raw:
-        d.dev_source = _source(f"{p}.dev_source", raw["dev_source"], optional=True)
-    if "test_source" in raw:
-        d.test_source = _source(f"{p}.test_source", raw["test_source"], optional=True)
-    if "n_samples" in raw:
-        d.n_samples = _pos_int(f"{p}.n_samples", raw["n_samples"], minimum=4)
-    if "noise" in raw:
-        d.noise = _nonneg(f"{p}.noise", raw["noise"])
-    if "n_classes" in raw:
-        d.n_classes = _pos_int(f"{p}.n_classes", raw["n_classes"], minimum=2)
-    if "image_size" in raw:
-        size = _as_list(f"{p}.image_size", raw["image_size"], 2)
-        d.image_size = [_pos_int(f"{p}.image_size[{i}]", s) for i, s in enumerate(size)]
-        for i, s in enumerate(d.image_size):
-            if s > 1024:
-                raise ConfigError(f"{p}.image_size[{i}] must be ≤ 1024, got {s}")
-    if "color" in raw:
-        d.color = _as_str(f"{p}.color", raw["color"], ("rgb", "gray"))
-    if "split" in raw:
-        parts = _as_list(f"{p}.split", raw["split"])
-        if len(parts) not in (2, 3):
-            raise ConfigError(f"{p}.split must have 2 or 3 fractions (train, dev[, test]), got {len(parts)}")
-        fr = [_prob(f"{p}.split[{i}]", v) for i, v in enumerate(parts)]
-        if len(fr) == 2:
-            fr.append(0.0)
-        d.split = fr
-    if "stratify" in raw:
-        d.stratify = _as_bool(f"{p}.stratify", raw["stratify"])
-    if "normalize" in raw:
-        d.normalize = _as_str(f"{p}.normalize", raw["normalize"], ("standard", "none"))
-    if "seed" in raw:
-        d.seed = _as_int(f"{p}.seed", raw["seed"])
-    _check_split(d.split)
-    return d
-
-
-def _check_split(split: list[float]) -> None:
-    total = sum(split)
-    if abs(total - 1.0) > 1e-6:
-        raise ConfigError(f"data.split fractions must add up to 1, got {total:g}")
-    if split[0] <= 0:
-        raise ConfigError("data.split[0] (train fraction) must be > 0")
-    if split[1] <= 0:
-        raise ConfigError("data.split[1] (dev fraction) must be > 0")
-
-
-def _parse_augment(raw: dict) -> AugmentConfig:
-    p = "augment"
-    a = AugmentConfig()
-    raw = _check_keys(p, raw, AugmentConfig)
-    for name in ("hflip", "vflip"):
-        if name in raw:
-            setattr(a, name, _prob(f"{p}.{name}", raw[name]))
-    if "rotate_deg" in raw:
-        a.rotate_deg = _as_float(f"{p}.rotate_deg", raw["rotate_deg"])
-        _check_range(f"{p}.rotate_deg", a.rotate_deg, 0.0, 180.0, False, False)
-    if "zoom" in raw:
-        z = _as_list(f"{p}.zoom", raw["zoom"], 2)
-        lo, hi = (_as_float(f"{p}.zoom[{i}]", v) for i, v in enumerate(z))
-        _check_range(f"{p}.zoom[0]", lo, 0.0, 4.0, True, False)
-        _check_range(f"{p}.zoom[1]", hi, 0.0, 4.0, True, False)
-        if lo > hi:
-            raise ConfigError(f"{p}.zoom[0] must be ≤ {p}.zoom[1], got [{lo:g}, {hi:g}]")
-        a.zoom = [lo, hi]
-    if "translate" in raw:
-        a.translate = _as_float(f"{p}.translate", raw["translate"])
-        _check_range(f"{p}.translate", a.translate, 0.0, 0.5, False, False)
-    if "crop_padding" in raw:
-        a.crop_padding = _as_int(f"{p}.crop_padding", raw["crop_padding"])
-        if not 0 <= a.crop_padding <= 64:
-            raise ConfigError(f"{p}.crop_padding must be in [0, 64], got {a.crop_padding}")
-    if "noise_std" in raw:
-        a.noise_std = _as_float(f"{p}.noise_std", raw["noise_std"])
-        _check_range(f"{p}.noise_std", a.noise_std, 0.0, 1.0, False, False)
-    for name in ("brightness", "contrast"):
-        if name in raw:
-            v = _as_float(f"{p}.{name}", raw[name])
-            _check_range(f"{p}.{name}", v, 0.0, 1.0, False, False)
-            setattr(a, name, v)
-    return a
-
-
-def _parse_model(raw: dict) -> ModelConfig:
-    p = "model"
-    m = ModelConfig()
-    raw = _check_keys(p, raw, ModelConfig)
-    if "hidden" in raw:
-        hidden = _as_list(f"{p}.hidden", raw["hidden"])
-        m.hidden = [_pos_int(f"{p}.hidden[{i}]", h) for i, h in enumerate(hidden)]
-        for i, h in enumerate(m.hidden):
-            if h > 8192:
-                raise ConfigError(f"{p}.hidden[{i}] must be ≤ 8192, got {h}")
-        if len(m.hidden) > 20:
-            raise ConfigError(f"{p}.hidden may have at most 20 layers, got {len(m.hidden)}")
-    if "activation" in raw:
-        m.activation = _as_str(f"{p}.activation", raw["activation"], ACTIVATIONS)
-    if "init" in raw:
-        m.init = _as_str(f"{p}.init", raw["init"], INITS)
-    if "init_scale" in raw:
-        m.init_scale = _nonneg(f"{p}.init_scale", raw["init_scale"])
-    return m
-
-
-def _parse_regularization(raw: dict, n_hidden: int) -> RegularizationConfig:
-    p = "regularization"
-    r = RegularizationConfig()
-    raw = _check_keys(p, raw, RegularizationConfig)
-    if "l2" in raw:
-        r.l2 = _nonneg(f"{p}.l2", raw["l2"])
-    if "l1" in raw:
-        r.l1 = _nonneg(f"{p}.l1", raw["l1"])
-    if "keep_prob" in raw:
-        kp = raw["keep_prob"]
-        if isinstance(kp, (list, tuple)):
-            if len(kp) != n_hidden:
-                raise ConfigError(
-                    f"{p}.keep_prob has {len(kp)} entries but model.hidden has {n_hidden} layers"
-                )
-            r.keep_prob = [_prob(f"{p}.keep_prob[{i}]", v, zero_ok=False) for i, v in enumerate(kp)]
-        else:
-            r.keep_prob = _prob(f"{p}.keep_prob", kp, zero_ok=False)
-    if "input_keep_prob" in raw:
-        r.input_keep_prob = _prob(f"{p}.input_keep_prob", raw["input_keep_prob"], zero_ok=False)
-    return r
-
-
-def _parse_early_stopping(raw: dict) -> EarlyStoppingConfig:
-    p = "early_stopping"
-    e = EarlyStoppingConfig()
-    raw = _check_keys(p, raw, EarlyStoppingConfig)
-    if "enabled" in raw:
-        e.enabled = _as_bool(f"{p}.enabled", raw["enabled"])
-    if "monitor" in raw:
-        e.monitor = _as_str(f"{p}.monitor", raw["monitor"], MONITORS)
-    if "patience" in raw:
-        e.patience = _pos_int(f"{p}.patience", raw["patience"])
-    if "min_delta" in raw:
-        e.min_delta = _nonneg(f"{p}.min_delta", raw["min_delta"])
-    if "restore_best" in raw:
-        e.restore_best = _as_bool(f"{p}.restore_best", raw["restore_best"])
-    return e
-
-
-def _parse_optimizer(raw: dict) -> OptimizerConfig:
-    p = "optimizer"
-    o = OptimizerConfig()
-    raw = _check_keys(p, raw, OptimizerConfig)
-    if "name" in raw:
-        o.name = _as_str(f"{p}.name", raw["name"], OPTIMIZERS)
-    if "lr" in raw:
-        o.lr = _positive(f"{p}.lr", raw["lr"])
-        if o.lr > 100:
-            raise ConfigError(f"{p}.lr must be ≤ 100, got {o.lr:g}")
-    if "momentum" in raw:
-        o.momentum = _as_float(f"{p}.momentum", raw["momentum"])
-        _check_range(f"{p}.momentum", o.momentum, 0.0, 1.0, False, True)
-    for name in ("beta1", "beta2"):
-        if name in raw:
-            v = _as_float(f"{p}.{name}", raw[name])
-            _check_range(f"{p}.{name}", v, 0.0, 1.0, False, True)
-            setattr(o, name, v)
-    if "epsilon" in raw:
-        o.epsilon = _positive(f"{p}.epsilon", raw["epsilon"])
-    return o
-
-
-def _parse_training(raw: dict) -> TrainingConfig:
-    p = "training"
-    t = TrainingConfig()
-    raw = _check_keys(p, raw, TrainingConfig)
-    if "epochs" in raw:
-        t.epochs = _pos_int(f"{p}.epochs", raw["epochs"])
-        if t.epochs > 100_000:
-            raise ConfigError(f"{p}.epochs must be ≤ 100000, got {t.epochs}")
-    if "batch_size" in raw:
-        t.batch_size = _pos_int(f"{p}.batch_size", raw["batch_size"])
-    if "seed" in raw:
-        t.seed = _as_int(f"{p}.seed", raw["seed"])
-    if "dtype" in raw:
-        t.dtype = _as_str(f"{p}.dtype", raw["dtype"], DTYPES)
-    return t
-
-
-def _parse_diagnosis(raw: dict) -> DiagnosisConfig:
-    p = "diagnosis"
-    d = DiagnosisConfig()
-    raw = _check_keys(p, raw, DiagnosisConfig)
-    if "human_error" in raw:
-        d.human_error = _prob(f"{p}.human_error", raw["human_error"])
-    return d
-
-
 def from_dict(raw: Any) -> ExperimentConfig:
-    """Build a validated config from a (possibly partial) dict; raises ConfigError."""
+    """Build a validated config from a (possibly partial) dict; raises ConfigError naming the field."""
     raw = _check_keys("", raw, ExperimentConfig)
-    model = _parse_model(raw.get("model", {}))
-    return ExperimentConfig(
-        data=_parse_data(raw.get("data", {})),
-        augment=_parse_augment(raw.get("augment", {})),
-        model=model,
-        regularization=_parse_regularization(raw.get("regularization", {}), len(model.hidden)),
-        early_stopping=_parse_early_stopping(raw.get("early_stopping", {})),
-        optimizer=_parse_optimizer(raw.get("optimizer", {})),
-        training=_parse_training(raw.get("training", {})),
-        diagnosis=_parse_diagnosis(raw.get("diagnosis", {})),
-    )
+    sections = {}
+    for section in SECTIONS:
+        cls = _section_class(section)
+        sections[section] = cls(**_check_keys(section, raw.get(section, {}), cls))
+    return ExperimentConfig(**sections)
 
 
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Re-validate a config edited in place (e.g. by the GUI); returns a clean copy."""
+    """Re-validate a config (e.g. one built field by field); returns a clean equal config."""
     return from_dict(cfg.to_dict())
 
 
@@ -466,20 +562,19 @@ def from_json(text: str, name: str = "config") -> ExperimentConfig:
         raise ConfigError(
             f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except (RecursionError, ValueError) as exc:  # deep nesting; an integer with too many digits
+        raise ConfigError(f"{name}: not a usable config ({_show(str(exc), 80)})") from None
     return from_dict(raw)
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate a JSON config file; errors name the file."""
+    from engine.jsonfile import read_json_file  # the one reader of untrusted JSON: bounded, one-line errors
+
     path = Path(path)
+    raw = read_json_file(path, what="config file", max_bytes=1 << 20, error=ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    try:
-        return from_json(text, name=str(path))
+        return from_dict(raw)
     except ConfigError as exc:
         msg = str(exc)
         raise ConfigError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

@@ -4,6 +4,15 @@ A small pure class with no arrays: the trainer feeds it one monitored value per 
 keeps the best weights itself. ``dev_loss`` is better when lower, ``dev_acc`` when higher;
 an epoch counts as an improvement only when it beats the best value by *more than*
 ``min_delta``. The first finite value is always an improvement.
+
+NaN or infinite values are never an improvement. When *every* value so far is NaN (say,
+dev data holding NaN), no epoch is best: ``best_epoch`` stays 0, patience still runs out
+after ``patience`` epochs, and nothing is restored — the run keeps its last epoch's
+weights, its summary has ``best_epoch`` 0 and ``best_metrics`` null, and the trainer adds
+the ``dev_not_finite`` warning. Keras' ``EarlyStopping(restore_best_weights=True)``
+restores the *first* epoch's weights in this case; we do not, because a NaN metric says
+nothing about which epoch is better, and restoring one would make the summary name a best
+epoch that was never measured.
 """
 
 from __future__ import annotations
@@ -75,7 +84,12 @@ class EarlyStopping:
 
     def stop_message(self) -> str:
         """Why training stopped, e.g. 'dev_loss did not improve by more than 0 for 10 epochs; best 0.312 at epoch 14'."""
-        best = "none" if self.best_value is None else f"{self.best_value:.4g}"
+        if self.best_value is None:
+            return (
+                f"{self.monitor} was never a finite number in {self.epochs_without_improvement} epochs, "
+                "so no epoch is best"
+            )
+        best = f"{self.best_value:.4g}"
         return (
             f"{self.monitor} did not improve by more than {self.min_delta:g} for "
             f"{self.epochs_without_improvement} epochs; best {best} at epoch {self.best_epoch}"

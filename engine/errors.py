@@ -13,5 +13,14 @@ class DataError(InputError):
     """A data source cannot be used (missing, empty class, no images, unreadable)."""
 
 
+class WriteError(InputError, OSError):
+    """A file could not be written (full disk, read-only file system, no permission, ...).
+
+    The message names the file the user knows (never a temporary name) and the cause;
+    what was on disk before is left as it was. Also an OSError, so code that already
+    catches OSError around a write keeps working.
+    """
+
+
 class Cancelled(Exception):
     """A long operation was cancelled through its cancel token."""

@@ -9,8 +9,13 @@ describe (the best epoch's when restored; never NaN weights after a divergence).
 
 summary.json keys: ``epochs_run``, ``best_epoch``, ``stop_reason``, ``message``,
 ``best_metrics``, ``final_metrics`` (metrics.jsonl-style dicts, or null when no epoch
-completed), ``weights_epoch``, ``restored_best``, ``human_error``, ``diagnosis`` (from the
-final train/dev accuracy, null when no epoch completed), ``notes``, ``total_seconds``, and
+completed), ``weights_epoch``, ``restored_best``, ``human_error`` (the value used) and
+``human_error_source`` (``config``, ``bayes_estimate`` or ``default``, see
+:func:`engine.diagnosis.resolve_human_error`), ``diagnosis`` (from the final train/dev
+accuracy and the run's outcome, null when no epoch completed), ``notes``, ``warnings`` (a list
+of ``{"code", "message"}``, codes ``diverged``, ``stalled``, ``weights_unchanged``,
+``dev_not_finite``: see :mod:`engine.trainer`), ``n_test_available`` (the size of the test set
+the run could be evaluated on), ``total_seconds``, and
 ``test_acc``/``test_loss``/``n_test`` only when the test set was evaluated.
 """
 
@@ -24,20 +29,22 @@ from pathlib import Path
 import numpy as np
 
 from engine.batches import EvalSet
-from engine.config import ExperimentConfig, validate
+from engine.config import ExperimentConfig
 from engine.dataset import PreparedData
-from engine.diagnosis import diagnose
+from engine.diagnosis import diagnose_run, resolve_human_error
 from engine.errors import DataError
-from engine.fileio import atomic_write_json
-from engine.runs import MODEL_FILE, SPLIT_FILE, SUMMARY_FILE, RunWriter, json_safe, load_model, load_run
+from engine.fileio import FolderLock, atomic_write_json
+from engine.runs import (
+    MODEL_FILE,
+    SPLIT_FILE,
+    SUMMARY_FILE,
+    RunFolder,
+    RunWriter,
+    json_safe,
+    load_model,
+    load_run,
+)
 from engine.trainer import EpochRecord, Trainer, TrainingResult
-
-
-def diagnosis_from_metrics(metrics: dict | None, human_error: float) -> dict | None:
-    """Diagnosis dict from a metrics dict's train_acc/dev_acc (errors = 1 − accuracy); None if unknown."""
-    if not metrics or metrics.get("train_acc") is None or metrics.get("dev_acc") is None:
-        return None
-    return diagnose(1.0 - metrics["train_acc"], 1.0 - metrics["dev_acc"], human_error).to_dict()
 
 
 class Experiment:
@@ -54,10 +61,13 @@ class Experiment:
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         max_blas_threads: int | None = None,
+        overwrite: bool = False,
     ):
-        self.cfg = validate(cfg)
+        self.cfg = cfg
         self.max_blas_threads = max_blas_threads
         self.out_dir = Path(out_dir)
+        # checked now, before anything is loaded or written: InputError for a folder holding files
+        self.folder = RunFolder(self.out_dir, overwrite=overwrite)
         self.data = data
         self.should_stop = should_stop
         self.evaluate_test = evaluate_test
@@ -84,44 +94,64 @@ class Experiment:
                 self.trainer.resume()
 
     def records(self) -> Iterator[EpochRecord]:
-        """Prepare data, train, write the run directory; yield one EpochRecord per epoch."""
+        """Prepare data, train, write the run directory; yield one EpochRecord per epoch.
+
+        The run folder is locked before the data is loaded (a second writer is refused at
+        once) and unlocked when the records end; see :class:`engine.runs.RunFolder`.
+        """
         if self._started:
             raise RuntimeError("Experiment.records() can be iterated only once")
         self._started = True
         t0 = time.perf_counter()
-        if self.data is None:
-            from engine.prepare import prepare_data
-
-            self.data = prepare_data(self.cfg, progress=self.progress, cancel=self.cancel)
-        trainer = Trainer(
-            self.cfg, self.data, should_stop=self.should_stop, max_blas_threads=self.max_blas_threads
-        )
-        with self._lock:
-            self.trainer = trainer
-            if self._paused:
-                trainer.pause()
-        writer = RunWriter(self.out_dir, self.cfg, self.data)
-        writer.start()
-        run = trainer.run()
+        folder = self.folder
+        write_dir = folder.open()
         try:
-            for record in run:
-                writer.append(record)
-                yield record
-        except GeneratorExit:
-            run.close()  # the trainer records the stop as cancelled and keeps consistent weights
+            if self.data is None:
+                from engine.prepare import prepare_data
+
+                self.data = prepare_data(self.cfg, progress=self.progress, cancel=self.cancel)
+            trainer = Trainer(
+                self.cfg, self.data, should_stop=self.should_stop, max_blas_threads=self.max_blas_threads
+            )
+            with self._lock:
+                self.trainer = trainer
+                if self._paused:
+                    trainer.pause()
+            writer = RunWriter(write_dir, self.cfg, self.data, shown_as=folder.path)
+            writer.start()
+            run = trainer.run()
+            try:
+                for record in run:
+                    writer.append(record)
+                    yield record
+            except GeneratorExit:
+                run.close()  # the trainer records the stop as cancelled and keeps consistent weights
+                self._finish(writer, t0)
+                folder.commit()
+                raise
+            except BaseException:
+                run.close()
+                writer.close()  # leave the run without summary: load_run shows it as incomplete
+                raise
             self._finish(writer, t0)
-            raise
+            folder.commit()
         except BaseException:
-            writer.close()  # leave the run without summary: load_run shows it as incomplete
+            folder.abort()  # a replacing run leaves the old one as it was
             raise
-        self._finish(writer, t0)
 
     def _finish(self, writer: RunWriter, t0: float) -> None:
         trainer = self.trainer
         res = trainer.result
         self.result = res
-        human = float(self.cfg.diagnosis.human_error)
+        human, human_source = resolve_human_error(self.cfg)
         notes = list(trainer.notes)
+        diagnosis = diagnose_run(
+            self.cfg,
+            res.final_metrics,
+            res.stop_reason,
+            [w["code"] for w in res.warnings],
+            image_data=bool(self.data.is_image),
+        )
         summary: dict = {
             "epochs_run": res.epochs_run,
             "best_epoch": res.best_epoch,
@@ -132,8 +162,11 @@ class Experiment:
             "weights_epoch": res.weights_epoch,
             "restored_best": res.restored_best,
             "human_error": human,
-            "diagnosis": diagnosis_from_metrics(res.final_metrics, human),
+            "human_error_source": human_source,
+            "diagnosis": diagnosis.to_dict() if diagnosis is not None else None,
             "notes": notes,
+            "warnings": list(res.warnings),  # {"code", "message"}: see engine.trainer.WARNING_CODES
+            "n_test_available": len(self.data.test),
         }
         if self.evaluate_test:
             if len(self.data.test) > 0:
@@ -158,9 +191,14 @@ def run_experiment(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     max_blas_threads: int | None = None,
+    overwrite: bool = False,
 ) -> Experiment:
     """An Experiment ready to run: iterate ``.records()``; ``.summary`` is set when they end.
 
+    out_dir must be new or an empty folder: a folder holding files raises InputError here,
+    before anything is written. With overwrite=True a folder holding a RegLab run (and
+    nothing else) is accepted, and replaced only once the new run has written all its
+    files (see :class:`engine.runs.RunFolder`).
     should_stop is checked between mini-batches (a graceful stop, stop_reason "cancelled");
     cancel is the data-loading cancel token (raises engine.errors.Cancelled);
     max_blas_threads caps BLAS threads (see engine.trainer.Trainer).
@@ -174,6 +212,7 @@ def run_experiment(
         progress=progress,
         cancel=cancel,
         max_blas_threads=max_blas_threads,
+        overwrite=overwrite,
     )
 
 
@@ -200,20 +239,27 @@ def _test_set(cfg: ExperimentConfig, run_dir: Path) -> tuple[np.ndarray, np.ndar
 
 
 def evaluate_test(run_dir: str | Path) -> dict:
-    """Evaluate a finished run's model on its test split; adds test_acc/test_loss/n_test to summary.json."""
+    """Evaluate a finished run's model on its test split; adds test_acc/test_loss/n_test to summary.json.
+
+    Holds the run folder's lock meanwhile: refused (InputError naming the pid) while
+    another process writes the run.
+    """
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
-    if run.summary is None:
-        raise DataError(f"{run_dir}: the run has no {SUMMARY_FILE} yet (still running, or it crashed)")
-    model = load_model(run_dir / MODEL_FILE)
-    X, y = _test_set(run.config, run_dir)
-    if len(y) == 0:
-        raise DataError(
-            f"{run_dir}: the run has no test set (data.split has no test fraction and no test_source)"
-        )
-    loss, acc = model.evaluate(X, y)
-    result = {"test_acc": acc, "test_loss": loss, "n_test": int(len(y))}
-    summary = dict(run.summary)
-    summary.update(result)
-    atomic_write_json(run_dir / SUMMARY_FILE, json_safe(summary))
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: no such run directory")
+    with FolderLock.acquire(run_dir, what="run folder"):
+        run = load_run(run_dir)
+        if run.summary is None:
+            raise DataError(f"{run_dir}: the run has no {SUMMARY_FILE} yet (still running, or it crashed)")
+        model = load_model(run_dir / MODEL_FILE)
+        X, y = _test_set(run.config, run_dir)
+        if len(y) == 0:
+            raise DataError(
+                f"{run_dir}: the run has no test set (data.split has no test fraction and no test_source)"
+            )
+        loss, acc = model.evaluate(X, y)
+        result = {"test_acc": acc, "test_loss": loss, "n_test": int(len(y))}
+        summary = dict(run.summary)
+        summary.update(result)
+        atomic_write_json(run_dir / SUMMARY_FILE, json_safe(summary))
     return json_safe(result)

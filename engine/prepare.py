@@ -93,6 +93,7 @@ def load_source(
         seed=seed,
         progress=progress,
         cancel=cancel,
+        pixel_shape=getattr(data, "pixel_shape", None),  # [H, W, C] of a pixel CSV, or None (inferred)
     )
 
 

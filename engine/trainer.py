@@ -29,6 +29,23 @@ How a run ends (``stop_reason`` of the last record and of :attr:`Trainer.result`
   weights agree. ``result`` then says ``cancelled`` and the last record yielded has
   ``stop_reason`` None. The same happens when the caller closes the generator.
 
+Outcome warnings (``warnings`` of the last record, of :attr:`Trainer.result` and of
+summary.json): a list of ``{"code": ..., "message": ...}`` so callers never match message
+text. The codes (:data:`WARNING_CODES`):
+
+- ``diverged``: the cost or the weights became NaN or infinite (stop_reason ``diverged``).
+- ``stalled``: every weight gradient was exactly 0 in the last epoch: the network had
+  stopped learning (dead ReLUs, saturated units).
+- ``weights_unchanged``: the weights ``W`` ended where they started (relative change
+  ≤ :data:`UNCHANGED_RTOL`): e.g. a learning rate too small to move float32 weights
+  (lr 1e-300), or a penalty so large that its gradient overflows (L2 of 1e30). Not
+  given for a diverged run or one stopped before its first epoch ended.
+- ``dev_not_finite``: the monitored dev metric was never a finite number, so no epoch is
+  best (best_epoch 0) and nothing was restored (see :mod:`engine.early_stopping`).
+
+Each warning's message is also appended to the last record's ``message`` (the text shown
+on screen); the codes are the contract.
+
 Best epoch: always tracked by ``early_stopping.monitor`` (also when early stopping is off).
 With early stopping enabled and ``restore_best``, the best epoch's weights are put back at
 the end of the run, whatever ended it; ``result.final_metrics`` then equal the best
@@ -67,7 +84,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -99,6 +116,13 @@ STALLED_ADVICE = (
     "(dead ReLU units or saturated activations, often after an exploding first step): "
     "try a smaller learning rate or init_scale, or He/Xavier initialization."
 )
+WARNING_CODES = {
+    "diverged": "the cost or the weights became NaN or infinite",
+    "stalled": "every weight gradient was 0 in the last epoch",
+    "weights_unchanged": "the weights ended where they started",
+    "dev_not_finite": "the monitored dev metric was never a finite number",
+}
+UNCHANGED_RTOL = 1e-6  # ‖W_end − W_start‖ ≤ this × ‖W_start‖: the weights did not move (float32 eps ≈ 1.2e-7)
 TRAIN_EVAL_MAX = 10_000  # train metrics on at most this many samples (a fixed seeded subset)
 # Matrix-product work of one mini-batch step below which training uses one BLAS thread:
 # about 2 ms of products on one core of the build machine (~80 GFLOP/s per core).
@@ -138,6 +162,7 @@ class EpochRecord:
     best_epoch: int = 0  # best epoch so far by the monitored metric (0 = none yet)
     stop_reason: str | None = None  # set on the last record only
     message: str | None = None  # notes for the user (first record) and why training stopped (last)
+    warnings: tuple[dict, ...] = ()  # last record only: {"code", "message"} (see WARNING_CODES)
 
     def metrics_dict(self) -> dict:
         """Exactly the metrics.jsonl keys; NaN/inf become None so the JSON stays valid."""
@@ -166,6 +191,7 @@ class TrainingResult:
     weights_epoch: int  # the epoch whose weights the network holds (0 = initial weights)
     restored_best: bool
     history: tuple[EpochRecord, ...]
+    warnings: tuple[dict, ...] = ()  # {"code", "message"} each; see WARNING_CODES
 
 
 def augmentation_configured(cfg: AugmentConfig) -> bool:
@@ -213,6 +239,7 @@ class Trainer:
         )
         self.network = MLP(self.layer_sizes, cfg.model.activation, dtype=tr.dtype, max_batch=self.batch_size)
         self.network.initialize(cfg.model.init, cfg.model.init_scale, init_rng)
+        self._initial_W = [W.copy() for W in self.network.W]  # to tell whether training moved them
         self.optimizer = make_optimizer(cfg.optimizer, self.network.params.size, self.dtype)
 
         self.notes: list[str] = list(data.notes)
@@ -230,7 +257,7 @@ class Trainer:
         if max_blas_threads is not None:
             cap = max(1, int(max_blas_threads))
             self.blas_threads = cap if self.blas_threads is None else min(self.blas_threads, cap)
-        current = blas.threads()  # None: not a controllable OpenBLAS, assume it uses every core
+        current = blas.threads()  # None: a BLAS threadpoolctl cannot control, assume every core
         threads_in_run = None if current is None else (self.blas_threads or current)
         self.pipeline = BatchPipeline(
             data.train,
@@ -386,17 +413,21 @@ class Trainer:
                         net.set_params(best_params)
                         restored = True
                         message += f"; restored the weights of epoch {es.best_epoch}"
-                    if stop_reason and not any(g > 0 for g in record_fields["grad_norms"]):
-                        message += ". " + STALLED_ADVICE
+                    warnings: tuple[dict, ...] = ()
+                    if stop_reason:
+                        warnings = self._warnings(stop_reason, record_fields["grad_norms"], epoch)
+                        message = _with_warnings(message, warnings)
                     if epoch == 1 and first_message:
                         message = first_message if message is None else f"{first_message} {message}"
                     record = self._record(
                         epoch, record_fields, cost, train_seconds, t0, es.best_epoch, stop_reason, message
                     )
+                    if warnings:
+                        record = replace(record, warnings=warnings)
                     self.history.append(record)
                     if stop_reason:
                         weights_epoch = es.best_epoch if restored else epoch
-                        self._finish(stop_reason, message, weights_epoch, restored)
+                        self._finish(stop_reason, message, weights_epoch, restored, warnings=warnings)
                         yield record
                         return
                     last_finite = net.get_params()
@@ -451,9 +482,14 @@ class Trainer:
         f["grad_norms"] = grad_norms  # of the step that blew up: shows which layer exploded
         kept = f"the weights of epoch {weights_epoch}" if weights_epoch else "the initial weights"
         message = f"{divergence_advice(self.optimizer.lr)} Stopped in epoch {epoch}; kept {kept}."
+        warnings = self._warnings("diverged", grad_norms, epoch, message)
+        message = _with_warnings(message, warnings[1:])  # the first is the divergence itself
         record = self._record(epoch, f, bad_cost, train_seconds, t0, es.best_epoch, "diverged", message)
+        record = replace(record, warnings=warnings)
         self.history.append(record)
-        self._finish("diverged", message, weights_epoch, restored_best, final=record.metrics_dict())
+        self._finish(
+            "diverged", message, weights_epoch, restored_best, final=record.metrics_dict(), warnings=warnings
+        )
         return record
 
     def _cancel(self, epoch, n_steps, last_finite, best_params) -> None:
@@ -468,9 +504,87 @@ class Trainer:
         )
         self._finish("cancelled", message, weights_epoch, restored_best)
 
+    def _warnings(
+        self, stop_reason: str, grad_norms, epoch: int, diverged_message: str | None = None
+    ) -> tuple[dict, ...]:
+        """The outcome warnings of a run ending now (see WARNING_CODES); grad_norms of the last step."""
+        out: list[dict] = []
+        if stop_reason == "diverged":
+            out.append(
+                {"code": "diverged", "message": diverged_message or divergence_advice(self.optimizer.lr)}
+            )
+        elif grad_norms and not any(g > 0 for g in grad_norms):
+            out.append({"code": "stalled", "message": STALLED_ADVICE})
+        es = self.early_stopping
+        if epoch >= 1 and es.best_value is None and len(self.data.dev) > 0:
+            out.append(
+                {
+                    "code": "dev_not_finite",
+                    "message": (
+                        f"Warning: {es.monitor} was never a finite number, so no epoch is best and no "
+                        "weights were restored; the last epoch's weights are kept. Check the dev data "
+                        "for NaN or infinite values."
+                    ),
+                }
+            )
+        if stop_reason != "diverged" and self.steps > 0:
+            change = self.weight_change()
+            if change is not None and change <= UNCHANGED_RTOL:
+                out.append({"code": "weights_unchanged", "message": self._unchanged_message(change)})
+        return tuple(out)
+
+    def weight_change(self) -> float | None:
+        """‖W_now − W_start‖ / ‖W_start‖ over all weight matrices (biases left out); None if not finite.
+
+        With all-zero initial weights: 0.0 when they are still all 0, else inf.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            delta = math.sqrt(
+                sum(
+                    float(np.sum((W.astype(np.float64) - W0) ** 2))
+                    for W, W0 in zip(self.network.W, self._initial_W)
+                )
+            )
+            start = math.sqrt(sum(float(np.sum(W0.astype(np.float64) ** 2)) for W0 in self._initial_W))
+        if not math.isfinite(delta):
+            return None
+        if start == 0.0:
+            return 0.0 if delta == 0.0 else math.inf
+        return delta / start
+
+    def _unchanged_message(self, change: float) -> str:
+        grads = [g for r in self.history for g in r.grad_norms]
+        if any(not math.isfinite(g) for g in grads):
+            reg = self.cfg.regularization
+            cause = (
+                "the weight gradients overflowed to infinity, so the optimizer could not use them: "
+                f"the penalty is far too strong (l2 {reg.l2:g}, l1 {reg.l1:g})"
+            )
+        elif grads and not any(g > 0 for g in grads):
+            cause = "every weight gradient was 0"
+        else:
+            cause = (
+                f"the learning rate {self.optimizer.lr:g} is too small to move {self.dtype.name} weights: "
+                "try 1e-3 (Adam) or 0.1 (SGD)"
+            )
+        return (
+            f"Warning: the weights did not change during training (relative change {change:.1e}), so the "
+            f"network learned nothing; {cause}."
+        )
+
     def _finish(
-        self, stop_reason: str, message: str, weights_epoch: int, restored_best: bool = False, final=None
+        self,
+        stop_reason: str,
+        message: str,
+        weights_epoch: int,
+        restored_best: bool = False,
+        final=None,
+        warnings: tuple[dict, ...] | None = None,
     ) -> None:
+        if warnings is None:  # a cancelled run: nothing was yielded with them
+            last = self.history[-1].grad_norms if self.history else ()
+            warnings = self._warnings(stop_reason, last, len(self.history))
+            message = _with_warnings(message, warnings)
         history = tuple(self.history)
         by_epoch = {r.epoch: r for r in history}
         best = self.early_stopping.best_epoch
@@ -486,7 +600,19 @@ class Trainer:
             weights_epoch=weights_epoch,
             restored_best=restored_best,
             history=history,
+            warnings=warnings,
         )
+
+
+def _with_warnings(message: str | None, warnings) -> str | None:
+    """message followed by each warning's text (what the user reads on screen)."""
+    texts = [w["message"] for w in warnings]
+    if not texts:
+        return message
+    base = (message or "").rstrip()
+    if base and not base.endswith("."):
+        base += "."
+    return " ".join([base, *texts]) if base else " ".join(texts)
 
 
 def record_fields() -> tuple[str, ...]:

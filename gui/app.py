@@ -1,23 +1,34 @@
-"""`python main.py` without a sub-command: open the RegLab window.
+"""`reglab` (or `python main.py`) without a sub-command: open the RegLab window.
 
-Options: ``--runs-dir DIR`` (where runs are kept; default $REGLAB_RUNS_DIR or the
-application data folder), ``--screenshot PATH`` (train a short demo — a plain run and
-one with L2 — render the window to a PNG without a display and exit), ``--quit-after-show``
-(print "window shown" once the window is up and exit; used to time start-up) and
-``--dark`` (a dark palette).
+``reglab [EXPERIMENT.json]`` opens that experiment (as File > Open would; a bad file is
+reported and the default experiment opens). Options: ``--runs-dir DIR`` (where runs are
+kept; default $REGLAB_RUNS_DIR or the application data folder), ``--screenshot PATH`` (train
+a short demo — a plain run and one with L2 — render the window to a PNG without a display and
+exit), ``--quit-after-show`` (print "window shown" once the window is up and exit; used to
+time start-up), ``--train-and-quit`` (train the experiment once through the real event loop,
+print one JSON line with the engine's seconds and the event-loop gaps, exit; used by
+benchmarks/gui_responsiveness.py) and ``--dark`` (a dark palette).
+
+An exception that escapes a slot is shown in a dialog that says in words what happened
+(:func:`install_exception_dialog`), never lost in a console.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from gui import qt_platform
 
-from gui.settings_store import APPLICATION, ORGANIZATION
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+# exit status when Qt cannot start here (no display, missing system libraries)
+EXIT_NO_QT = 1
 
 # The demo shows what the tool is for: a big network overfits a small noisy set (dev loss
 # climbs, the weight norm grows), and the same run with L2 does not.
@@ -31,21 +42,79 @@ DEMO_CONFIG = {
 DEMO_L2 = 1.0
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="main.py", description="RegLab workbench (sub-commands: train, gradcheck, evaluate, data)"
-    )
+def window_parser() -> argparse.ArgumentParser:
+    """The window's options (``reglab [OPTIONS]``; sub-commands are engine.cli's)."""
+    p = argparse.ArgumentParser(prog="reglab", description="Open the RegLab workbench window.")
+    p.add_argument("experiment", nargs="?", metavar="EXPERIMENT.json", help="open this experiment config")
     p.add_argument("--runs-dir", metavar="DIR", help="folder where runs are written and read back")
     p.add_argument(
         "--screenshot", metavar="PATH", help="train a short demo, save the window as a PNG and exit"
     )
     p.add_argument("--quit-after-show", action="store_true", help="exit as soon as the window is shown")
+    p.add_argument(
+        "--train-and-quit",
+        action="store_true",
+        help="train the experiment once, print the engine's seconds and event-loop gaps as JSON, exit",
+    )
     p.add_argument("--dark", action="store_true", help="use a dark palette")
-    return p.parse_args(argv)
+    return p
+
+
+def install_exception_dialog() -> None:
+    """Show an exception that escapes a Qt slot in a dialog, in words, instead of losing it."""
+    import traceback
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        detail = "".join(traceback.format_exception(exc_type, exc, tb))
+        print(detail, file=sys.stderr)
+        app = QApplication.instance()
+        if app is None:
+            return
+        text = str(exc).strip() or "no further detail"
+        box = QMessageBox(
+            QMessageBox.Icon.Critical,
+            "RegLab",
+            "RegLab could not finish what you asked because of an internal error "
+            f"({text}). Your runs and settings are safe; the window keeps working. "
+            "If it happens again, please report the details below.",
+        )
+        box.setDetailedText(detail)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    from PySide6.QtCore import Qt
+
+    sys.excepthook = hook
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    args = window_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no display
+    # a QApplication that cannot load its platform plugin aborts the process: check first
+    problem = qt_platform.startup_problem(os.environ)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_NO_QT
+    try:
+        from PySide6.QtCore import QSettings, QTimer
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:
+        problem = qt_platform.import_problem(exc)
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return EXIT_NO_QT
+
+    from gui.settings_store import APPLICATION, ORGANIZATION
+
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "reglab"])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
@@ -67,7 +136,18 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_plot_theme(app)
     runs_dir = args.runs_dir or (str(Path(tmp.name) / "runs") if tmp else None)
-    window = MainWindow(runs_dir=runs_dir)
+    install_exception_dialog()
+    if args.experiment and not args.screenshot:
+        from engine.config import load_config
+        from engine.errors import InputError
+
+        try:
+            load_config(args.experiment)
+        except InputError as exc:  # the window shows it too; say it where the command was typed
+            print(f"error: Cannot open experiment: {' '.join(str(exc).split())}", file=sys.stderr)
+    window = MainWindow(runs_dir=runs_dir, experiment=None if args.screenshot else args.experiment)
+    if args.train_and_quit:
+        window.show_dialogs = False
     if args.screenshot:
         window.resize(1400, 900)
     window.show()
@@ -83,14 +163,70 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(0, quit_now)
     elif args.screenshot:
         _run_demo(app, window, Path(args.screenshot), status)
+    elif args.train_and_quit:
+        _train_and_quit(app, window, status)
     app.exec()
     if tmp is not None:
         tmp.cleanup()
     return status["code"]
 
 
+def _train_and_quit(app: QApplication, window, status: dict) -> None:
+    """Train the opened experiment once through the real event loop and report, as one JSON line,
+    the engine's seconds (sum over epochs, as in metrics.jsonl) and the event loop's gaps."""
+    import json
+    import time
+
+    import numpy as np
+    from PySide6.QtCore import QTimer
+
+    ticks: list[float] = []
+    tick = QTimer(window)
+    tick.setInterval(10)
+    tick.timeout.connect(lambda: ticks.append(time.perf_counter()))
+
+    def report(key: str) -> None:
+        tick.stop()
+        run = window.history.get(key)
+        gaps = np.diff(ticks) * 1000.0 if len(ticks) > 1 else np.zeros(1)
+        out = {
+            "run": key,
+            "epochs": len(run.metrics) if run else 0,
+            "engine_seconds": run.seconds() if run else None,
+            "stop_reason": run.stop_reason() if run else None,
+            "runs_shown": len(window.history),
+            "gap_p50_ms": float(np.median(gaps)),
+            "gap_p99_ms": float(np.percentile(gaps, 99)),
+            "gap_longest_ms": float(gaps.max()),
+        }
+        print(json.dumps(out), flush=True)
+        window.close()
+        app.quit()
+
+    def fail(message: str) -> None:
+        print(f"training failed: {message}", file=sys.stderr)
+        status["code"] = 1
+        window.close()
+        app.quit()
+
+    def start_when_ready() -> None:
+        if window.problems():  # the data is still loading
+            QTimer.singleShot(50, start_when_ready)
+            return
+        if not window.start_training():
+            fail(window.last_error or "refused")
+            return
+        tick.start()
+
+    window.runFinished.connect(report)
+    window.runFailed.connect(fail)
+    QTimer.singleShot(0, start_when_ready)
+
+
 def _run_demo(app: QApplication, window, out: Path, status: dict) -> None:
     """Two short runs (plain, then L2) so the runs table and overlays show, then grab the window."""
+    from PySide6.QtCore import QTimer
+
     from engine.config import from_dict
 
     window.show_dialogs = False

@@ -33,17 +33,28 @@ class ExperimentState(QObject):
         self.prepare_error: str | None = None  # why the current split cannot be prepared
 
     def update(self, section: str, **fields) -> None:
-        """Set fields of one config section and announce it (no-op when nothing changes)."""
+        """Set fields of one config section and announce it (no-op when nothing changes).
+
+        The config is immutable: a new, validated config replaces it (ConfigError when the
+        values are refused; the config then stays as it was)."""
         sub = getattr(self.config, section)
-        changed = False
-        for name, value in fields.items():
+        for name in fields:
             if not any(f.name == name for f in dataclasses.fields(sub)):
                 raise AttributeError(f"{section}.{name} is not a config field")
-            if getattr(sub, name) != value:
-                setattr(sub, name, value)
-                changed = True
-        if changed:
+        new = self.config.replace(**{f"{section}.{k}": v for k, v in fields.items()})
+        if new != self.config:
+            self.config = new
             self.configChanged.emit(section)
+
+    def update_values(self, values: dict) -> None:
+        """Set dotted-path fields of several sections at once (fields that must agree, such as
+        model.hidden and a per-layer keep_prob); announces each changed section."""
+        new = self.config.replace(**values)
+        if new != self.config:
+            old, self.config = self.config, new
+            for section in dict.fromkeys(path.split(".")[0] for path in values):
+                if getattr(old, section) != getattr(new, section):
+                    self.configChanged.emit(section)
 
     def set_config(self, config: ExperimentConfig) -> None:
         """Replace the whole config (New / Open experiment)."""

@@ -63,9 +63,14 @@ class _Worker(QObject):
             self.errored.emit(
                 self.run_id, "Out of memory: try smaller images, fewer samples or a smaller network."
             )
-        except Exception as exc:  # shown in a dialog, never lost in a console
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self.errored.emit(self.run_id, f"Unexpected error: {detail}")
+        except Exception as exc:  # shown in a dialog, in words, never lost in a console
+            text = str(exc).strip() or "no further detail"
+            detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.errored.emit(
+                self.run_id,
+                f"It stopped because of an internal error ({text}). Nothing was lost; "
+                f"if it happens again, please report it with these details:\n\n{detail}",
+            )
         else:
             if self._stop.is_set():
                 self.aborted.emit(self.run_id)

@@ -1,22 +1,23 @@
-"""RegLab's main window: settings tabs on the left, live curves, runs and diagnosis on the right.
+"""RegLab's main window: it assembles the models and the views, and does the file work.
 
-The window wires the pieces together and owns the file operations (open/save an
-experiment, export curves, save a model, delete a run). Training runs in
-:class:`gui.training_worker.TrainingWorker`; records are stored at once and drawn on
-timers. Dialog calls go through small methods (:meth:`_show_error`, :meth:`_ask`,
-:meth:`_choose_open_path`, :meth:`_choose_save_path`) so tests can drive the window
-without blocking dialogs.
+Models (no widgets): :class:`gui.state.ExperimentState` (the config being edited),
+:class:`gui.models.data_session.DataSession` (loading), :class:`engine.history.RunHistory`
+(every run), :class:`gui.models.training_session.TrainingSession` (the training process and
+the current run) and :class:`gui.models.runs_table.RunsTableModel`. Views take their model in
+the constructor. The window holds no run state of its own: Save model, Evaluate on test,
+Export and Delete act on ``session.current()``, the run the plots show and the table selects.
+
+Dialog calls go through small methods (:meth:`_show_error`, :meth:`_ask`,
+:meth:`_ask_unsaved`, :meth:`_choose_open_path`, :meth:`_choose_save_path`) so tests can drive
+the window without blocking dialogs.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,28 +36,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import ConfigError, ExperimentConfig, load_config, validate
+from engine.config import ExperimentConfig, load_config
 from engine.dataset import PreparedData
 from engine.errors import InputError
 from engine.fileio import atomic_write_text
-from gui.diagnosis_panel import DiagnosisPanel
-from gui.paint_gate import PaintGate
+from engine.history import RunHistory
+from gui.models.data_session import DataSession
+from gui.models.runs_table import RunsTableModel
+from gui.models.training_session import TrainingSession
 from gui.panels.augment_panel import AugmentPanel
 from gui.panels.data_panel import DataPanel
 from gui.panels.model_panel import ModelPanel
-from gui.runs_panel import RunEntry, RunsPanel, default_run_name, param_size, read_gui_meta, write_gui_meta
 from gui.settings_store import SettingsStore, default_runs_dir
 from gui.state import ExperimentState, default_config
 from gui.tasks import TaskRunner
 from gui.theme import apply_plot_theme
-from gui.training_view import CurvesView, TrainingControls, run_color
-from gui.training_worker import TrainingWorker
+from gui.views.curves_view import CurvesView
+from gui.views.diagnosis_view import DiagnosisView
+from gui.views.run_controls import RunControls
+from gui.views.run_status import RunStatus, style_banner
+from gui.views.runs_view import RunsView
 
-STATUS_MS = 100  # status bar / progress / diagnosis refresh while training (10 Hz)
 TEST_REMINDER = (
     "The test set is for the final, unbiased estimate; looking at it while tuning leaks it "
     "into your choices. Evaluate only the run you have already chosen."
 )
+MIN_WIDTH, MIN_HEIGHT = 1000, 700  # fits a 1024×768 screen with its window frame
 
 
 def default_window_size(screen) -> tuple[int, int]:
@@ -68,7 +73,8 @@ def default_window_size(screen) -> tuple[int, int]:
 
 
 class MainWindow(QMainWindow):
-    """The workbench. runFinished(run_dir) fires after a finished run is in the runs table."""
+    """The workbench. runFinished(run_dir) fires after a finished run is in the runs table;
+    runFailed(message) when a run ended with an error; testEvaluated(key, result)."""
 
     runFinished = Signal(str)
     runFailed = Signal(str)
@@ -80,6 +86,7 @@ class MainWindow(QMainWindow):
         runs_dir: str | Path | None = None,
         settings: SettingsStore | None = None,
         parent: QWidget | None = None,
+        experiment: str | Path | None = None,
     ):
         super().__init__(parent)
         apply_plot_theme()
@@ -88,60 +95,52 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else SettingsStore()
         self.runs_dir = default_runs_dir(runs_dir)
         self.experiment_path: Path | None = None
+        self._saved_config: ExperimentConfig = self.state.config  # "unsaved" = differs from this
         self.last_error: str | None = None
         self.errors: list[str] = []
         self.show_dialogs = True  # tests switch dialogs off and read last_error
-        self._prepared_for: str | None = None  # config.data the prepared data belongs to
-        self._run_cfg: ExperimentConfig | None = None
-        self._run_started = 0.0
-        self._last_record: Any = None
-        self._shown_record: Any = None  # the record the status bar / diagnosis show
-        self._records_seen = 0
-        self._message: str = ""
-        self._live_key: str | None = None  # run folder whose curves the live plots show
+        self.run_read_problems: list[str] = []
 
-        self.paint_gate = PaintGate()  # shared by the plots and the training worker
+        # models
+        self.history = RunHistory()
+        self.data_session = DataSession(self.state, self, autoload=False)
+        self.session = TrainingSession(self.history, self.runs_dir, self)
+        self.runs_model = RunsTableModel(self.history, self)
         self._build_panels()
         self._build_results()
         self._build_layout()
         self._build_actions()
         self._build_status_bar()
-
-        self.worker = TrainingWorker(self, gate=self.paint_gate)
-        self.worker.recorded.connect(self._on_worker_recorded)
-        self.worker.finished.connect(self._on_worker_finished)
-        self.worker.errored.connect(self._on_worker_errored)
-        self.worker.aborted.connect(self._on_worker_aborted)
         self._eval_runner = TaskRunner(self)
         self._eval_runner.finished.connect(self._on_eval_finished)
         self._eval_runner.errored.connect(self._on_eval_errored)
         self._eval_key = ""
 
-        self._status_timer = QTimer(self)
-        self._status_timer.setInterval(STATUS_MS)
-        self._status_timer.timeout.connect(self._update_live_status)
-
         self.controls.trainClicked.connect(lambda: self.start_training())
-        self.controls.pauseToggled.connect(self._on_controls_pause_toggled)
-        self.controls.stopClicked.connect(self.stop_training)
-        self.runs.visibilityChanged.connect(self._on_runs_visibility_changed)
-        self.runs.renamed.connect(self._on_runs_renamed)
-        self.runs.deleteRequested.connect(self._on_runs_delete_requested)
-        self.runs.evaluateRequested.connect(self._on_runs_evaluate_requested)
-        self.runs.selectedChanged.connect(self._on_runs_selected_changed)
+        self.runs.deleteRequested.connect(lambda key: self.delete_run(key))
+        self.runs.evaluateRequested.connect(lambda key: self.evaluate_test(key))
+        self.session.runFinished.connect(self._on_session_run_finished)
+        self.session.runFailed.connect(self._on_session_run_failed)
+        self.session.stateChanged.connect(self._on_session_state_changed)
+        self.session.currentChanged.connect(lambda _key: self._update_run_actions())
         self.state.configChanged.connect(self._on_state_config_changed)
-        self.state.dataChanged.connect(self._on_state_data_changed)
-        if self.state.prepared is not None and self.state.prepare_error is None:
-            self._prepared_for = self._data_key()
+        self.state.dataChanged.connect(self._on_data_changed)
+        self.data_session.problemsChanged.connect(self._on_data_changed)
+        self.data_panel.problemsChanged.connect(self._clear_solved_problems)
 
         self._restore_geometry()
+        self.load_runs()
+        if experiment is not None:
+            self.open_experiment(experiment)
         self._update_title()
         self._update_dataset_status()
-        self.load_runs()
+        if not self.state.sources:
+            self.data_session.load()
+        QTimer.singleShot(200, self._warm_up_training)
 
     # ------------------------------------------------------------ construction
     def _build_panels(self) -> None:
-        self.data_panel = DataPanel(self.state, error_dialog=self._show_error)
+        self.data_panel = DataPanel(self.state, self.data_session, error_dialog=self._show_error)
         self.augment_panel = AugmentPanel(self.state)
         self.model_panel = ModelPanel(self.state)
         self.settings_tabs = QTabWidget()
@@ -156,18 +155,20 @@ class MainWindow(QMainWindow):
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
             scroll.setWidget(panel)
             self.settings_tabs.addTab(scroll, title)
-        self.settings_tabs.setMinimumWidth(380)
+        self.settings_tabs.setMinimumWidth(300)
 
     def _build_results(self) -> None:
-        self.controls = TrainingControls()
-        self.banner = QLabel("")
+        self.controls = RunControls(self.session)
+        self.banner = QLabel("")  # why training cannot start (cleared as soon as it can)
         self.banner.setObjectName("messageBanner")
         self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.setVisible(False)
-        self.curves = CurvesView(gate=self.paint_gate)
-        self.runs = RunsPanel()
-        self.diagnosis = DiagnosisPanel(self.state)
+        self.run_banner = QLabel("")  # the current run's outcome
+        self.run_banner.setObjectName("runBanner")
+        self.run_banner.setVisible(False)
+        self.curves = CurvesView(self.session, self.runs_model)
+        self.runs = RunsView(self.runs_model, self.session)
+        self.diagnosis = DiagnosisView(self.session, self.state)
 
     def _build_layout(self) -> None:
         top = QWidget()
@@ -175,6 +176,7 @@ class MainWindow(QMainWindow):
         top_lay.setContentsMargins(4, 4, 4, 0)
         top_lay.addWidget(self.controls)
         top_lay.addWidget(self.banner)
+        top_lay.addWidget(self.run_banner)
         top_lay.addWidget(self.curves, 1)
         self.bottom_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottom_splitter.setObjectName("bottomSplitter")
@@ -199,15 +201,7 @@ class MainWindow(QMainWindow):
         self.bottom_splitter.setSizes([580, 380])
         self.setCentralWidget(self.main_splitter)
 
-    def _action(
-        self,
-        name: str,
-        text: str,
-        slot,
-        shortcut: Any = None,
-        tip: str = "",
-        icon: QStyle.StandardPixmap | None = None,
-    ) -> QAction:
+    def _action(self, name: str, text: str, slot, shortcut: Any = None, tip: str = "", icon=None) -> QAction:
         act = QAction(text, self)
         if icon is not None:
             act.setIcon(self.style().standardIcon(icon))
@@ -226,43 +220,31 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
+        SP = QStyle.StandardPixmap
         self.new_action = self._action(
             "newAction",
             "&New experiment",
             self.new_experiment,
             K.New,
             "Start over with the default experiment",
-            QStyle.StandardPixmap.SP_FileIcon,
+            SP.SP_FileIcon,
         )
         self.open_action = self._action(
-            "openAction",
-            "&Open experiment…",
-            self.open_experiment,
-            K.Open,
-            "Open an experiment config (JSON)",
-            QStyle.StandardPixmap.SP_DialogOpenButton,
-        )
+            "openAction", "&Open experiment…", self.open_experiment, K.Open, "Open an experiment config (JSON)",
+            SP.SP_DialogOpenButton,
+        )  # fmt: skip
         self.save_action = self._action(
-            "saveAction",
-            "&Save experiment",
-            self.save_experiment,
-            K.Save,
-            "Save the experiment config (JSON)",
-            QStyle.StandardPixmap.SP_DialogSaveButton,
-        )
+            "saveAction", "&Save experiment", self.save_experiment, K.Save, "Save the experiment config (JSON)",
+            SP.SP_DialogSaveButton,
+        )  # fmt: skip
         self.save_as_action = self._action(
-            "saveAsAction",
-            "Save experiment &as…",
-            self.save_experiment_as,
-            "Ctrl+Shift+S",
+            "saveAsAction", "Save experiment &as…", self.save_experiment_as, "Ctrl+Shift+S",
             "Save the experiment config under a new name",
-        )
+        )  # fmt: skip
         self.export_csv_action = self._action(
-            "exportCsvAction",
-            "Export curves as &CSV…",
-            self.export_curves_csv,
-            tip="Write the shown run's per-epoch metrics to a CSV file",
-        )
+            "exportCsvAction", "Export curves as &CSV…", self.export_curves_csv,
+            tip="Write the current run's per-epoch metrics to a CSV file",
+        )  # fmt: skip
         self.export_png_action = self._action(
             "exportPngAction",
             "Export curves as &PNG…",
@@ -270,7 +252,7 @@ class MainWindow(QMainWindow):
             tip="Save a picture of the plots",
         )
         self.save_model_action = self._action(
-            "saveModelAction", "Save &model…", self.save_model, tip="Copy the selected run's model.npz"
+            "saveModelAction", "Save &model…", self.save_model, tip="Copy the current run's model.npz"
         )
         self.quit_action = self._action("quitAction", "&Quit", self.close, "Ctrl+Q")
         self.train_action = self._action(
@@ -284,12 +266,9 @@ class MainWindow(QMainWindow):
             "stopAction", "Stop", self._click_if_enabled(self.controls.stop_button), "Ctrl+."
         )
         self.evaluate_action = self._action(
-            "evaluateTestAction",
-            "Evaluate selected run on test…",
-            self.evaluate_test,
-            "Ctrl+T",
+            "evaluateTestAction", "Evaluate current run on test…", self.evaluate_test, "Ctrl+T",
             "Touch the test set only for a final, unbiased estimate",
-        )
+        )  # fmt: skip
         menu = self.menuBar().addMenu("&File")
         for act in (self.new_action, self.open_action, self.save_action, self.save_as_action):
             menu.addAction(act)
@@ -308,12 +287,13 @@ class MainWindow(QMainWindow):
         bar = self.addToolBar("Main")
         bar.setObjectName("mainToolBar")
         bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for act in (self.new_action, self.open_action, self.save_action, self.save_as_action):
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        for act in (self.new_action, self.open_action, self.save_action):
             bar.addAction(act)
         bar.addSeparator()
         for act in (self.export_csv_action, self.export_png_action, self.save_model_action):
             bar.addAction(act)
+        self._update_run_actions()
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -335,12 +315,22 @@ class MainWindow(QMainWindow):
             self.memory_status,
         ):
             sb.addPermanentWidget(w)
+        self.run_status_view = RunStatus(
+            self.session,
+            self.run_banner,
+            self.run_status,
+            self.epoch_status,
+            self.speed_status,
+            self.memory_status,
+            self,
+        )
 
     def _restore_geometry(self) -> None:
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         geo = self.settings.geometry()
         if geo is None or not self.restoreGeometry(geo):
             self.resize(*default_window_size(self.screen()))
-            self.main_splitter.setSizes([450, self.width() - 450])
+            self.main_splitter.setSizes([420, self.width() - 420])
         for name, splitter in (
             ("main", self.main_splitter),
             ("results", self.results_splitter),
@@ -350,12 +340,16 @@ class MainWindow(QMainWindow):
             if st is not None:
                 splitter.restoreState(st)
 
+    def _warm_up_training(self) -> None:
+        from engine.training_process import warm_up
+
+        warm_up()  # the training process's fork server imports NumPy while the user looks around
+
     # ------------------------------------------------------------ dialogs (patchable)
     def _show_error(self, message: str) -> None:
         """Show an error to the user (non-blocking dialog) and keep it in last_error."""
         self.last_error = message
         self.errors.append(message)
-        self.statusBar().showMessage(message, 10000)
         if self.show_dialogs:
             box = QMessageBox(
                 QMessageBox.Icon.Warning, "RegLab", message, QMessageBox.StandardButton.Ok, self
@@ -367,6 +361,20 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(self, title, text)
         return answer == QMessageBox.StandardButton.Yes
 
+    def _ask_unsaved(self) -> str:
+        """'save', 'discard' or 'cancel' for an experiment with unsaved changes."""
+        if not self.show_dialogs:
+            return "discard"
+        B = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            "The experiment has changes that are not saved. Save them first?",
+            B.Save | B.Discard | B.Cancel,
+            B.Save,
+        )
+        return {B.Save: "save", B.Discard: "discard"}.get(answer, "cancel")
+
     def _choose_open_path(self, caption: str, filters: str) -> str:
         path, _ = QFileDialog.getOpenFileName(self, caption, self.settings.last_folder(), filters)
         return path
@@ -376,35 +384,50 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, caption, start, filters)
         return path
 
+    def _info(self, text: str) -> None:
+        """A short confirmation in the status bar (it goes after a few seconds)."""
+        self.statusBar().showMessage(text, 5000)
+
     def _set_banner(self, text: str, kind: str = "error") -> None:
-        self._message = text
-        colors = {
-            "error": ("#b00020", "#fdecea"),
-            "warning": ("#7a4f00", "#fff4e0"),
-            "info": ("#0b5394", "#e8f0fe"),
-        }
-        fg, bg = colors.get(kind, colors["info"])
-        self.banner.setStyleSheet(
-            f"QLabel {{ color: {fg}; background: {bg}; border-radius: 4px; padding: 4px 8px; }}"
-        )
-        self.banner.setText(text)
-        self.banner.setVisible(bool(text))
+        style_banner(self.banner, text, kind)
 
     def banner_text(self) -> str:
-        return self.banner.text() if self.banner.isVisible() else ""
+        """What the window says above the plots: why training cannot start, else the current run's outcome."""
+        if self.banner.isVisible():
+            return self.banner.text()
+        return self.run_banner.text() if self.run_banner.isVisible() else ""
 
     # ------------------------------------------------------------ experiment files
+    def is_modified(self) -> bool:
+        """The experiment differs from what was last opened, saved or started anew."""
+        return self.state.config != self._saved_config
+
     def _update_title(self) -> None:
         name = self.experiment_path.name if self.experiment_path else "untitled experiment"
-        self.setWindowTitle(f"RegLab — {name}")
+        self.setWindowTitle(f"RegLab — {name}{' *' if self.is_modified() else ''}")
 
-    def new_experiment(self) -> None:
-        self.state.set_config(default_config())
+    def _settle_unsaved(self) -> bool:
+        """Ask what to do with unsaved changes; False when the user cancels."""
+        if not self.is_modified():
+            return True
+        answer = self._ask_unsaved()
+        if answer == "save":
+            return self.save_experiment()
+        return answer == "discard"
+
+    def new_experiment(self) -> bool:
+        if not self._settle_unsaved():
+            return False
+        self._saved_config = default_config()
+        self.state.set_config(self._saved_config)
         self.experiment_path = None
         self._update_title()
+        return True
 
     def open_experiment(self, path: str | Path | None = None) -> bool:
         """Load a JSON config; a bad file is reported and the current config stays untouched."""
+        if not self._settle_unsaved():
+            return False
         if path is None:
             path = self._choose_open_path("Open experiment", "Experiment config (*.json);;All files (*)")
             if not path:
@@ -416,10 +439,11 @@ class MainWindow(QMainWindow):
             self._show_error(f"Cannot open experiment: {exc}")
             return False
         self.settings.set_last_folder(path)
+        self._saved_config = cfg
         self.state.set_config(cfg)
         self.experiment_path = path
         self._update_title()
-        self.statusBar().showMessage(f"Opened {path}", 5000)
+        self._info(f"Opened {path}")
         return True
 
     def save_experiment(self, path: str | Path | None = None) -> bool:
@@ -437,253 +461,112 @@ class MainWindow(QMainWindow):
         return self._write_experiment(Path(path))
 
     def _write_experiment(self, path: Path) -> bool:
+        cfg = self.state.config
         try:
-            cfg = validate(self.state.config)
             atomic_write_text(path, cfg.to_json() + "\n")
-        except ConfigError as exc:
-            self._show_error(f"Cannot save: {exc}")
-            return False
         except OSError as exc:
             self._show_error(f"Cannot save {path}: {exc.strerror or exc}")
             return False
         self.experiment_path = path
+        self._saved_config = cfg
         self.settings.set_last_folder(path)
         self._update_title()
-        self.statusBar().showMessage(f"Saved {path}", 5000)
+        self._info(f"Saved {path}")
         return True
 
     # ------------------------------------------------------------ training
     def problems(self) -> list[str]:
-        """Everything that stops a run from starting: panel problems, then config validation."""
+        """Everything that stops a run from starting (empty when it can start)."""
         found: list[str] = []
         for panel in (self.data_panel, self.augment_panel, self.model_panel):
-            found.extend(panel.problems())
-        try:
-            validate(self.state.config)
-        except ConfigError as exc:
-            if str(exc) not in found:
-                found.append(str(exc))
+            for p in panel.problems():
+                if p not in found:
+                    found.append(p)
         return found
 
     def is_training(self) -> bool:
-        return self.worker.is_running()
+        return self.session.is_running()
 
     def start_training(self, data: PreparedData | None = None) -> bool:
-        """Validate and start a run; returns False (and shows why) when refused.
+        """Check the settings and start a run; returns False (and shows why) when refused.
 
-        data: prepared sets to train on instead of the state's (benchmarks, scripts).
+        data: prepared sets to train on instead of the loaded ones (benchmarks, scripts).
         """
         if self.is_training():
-            self.statusBar().showMessage("A run is already in progress", 5000)
+            self._info("A run is already in progress")
             return False
-        problems = self.problems()
+        problems = [] if data is not None else self.problems()
         if problems:
             text = "Cannot train yet:\n• " + "\n• ".join(problems)
             self._set_banner(text, "error")
             self.last_error = text
-            self.statusBar().showMessage("Cannot train: " + problems[0], 10000)
             return False
-        cfg = validate(self.state.config)
-        run_dir = self._new_run_dir()
-        if data is None and self.state.prepared is not None and self._prepared_for == self._data_key():
-            data = self.state.prepared  # already split and normalized by the data panel
-        self._run_cfg = cfg
-        self._live_key = str(run_dir)
-        self._last_record = None
-        self._records_seen = 0
-        self._run_started = time.perf_counter()
         self._set_banner("")
-        self.curves.begin_run()
-        self.diagnosis.set_errors(None, None)
-        self.controls.set_running(True)
-        self.controls.set_progress(0, cfg.training.epochs)
-        self.run_status.setText("loading data…" if data is None else "training…")
-        self.epoch_status.setText("")
-        self.speed_status.setText("")
+        cfg = self.state.config
+        if data is None:
+            data = self.state.prepared  # already split and normalized by the data session
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            self.worker.start(cfg, run_dir, data)
+            self.session.start(cfg, data)
         except (OSError, RuntimeError) as exc:
-            self.controls.set_running(False)
-            self.curves.end_run()
             self._show_error(f"Cannot start training: {exc}")
             return False
-        self._status_timer.start()
-        self.memory_status.setText(self._param_text(cfg, data))
         return True
 
-    @staticmethod
-    def _param_text(cfg: ExperimentConfig, data: PreparedData | None) -> str:
-        """Parameter count and memory of the network about to train (shown beside the speed)."""
-        if data is None:
-            return ""
-        sizes = [data.n_features, *cfg.model.hidden, data.n_classes]
-        count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-        nbytes = count * (4 if cfg.training.dtype == "float32" else 8)
-        return f"params {count:,} · {nbytes / 1024:.1f} KB"
-
-    def _new_run_dir(self) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        n = 1
-        while True:
-            path = self.runs_dir / f"run-{stamp}-{n:02d}"
-            if not path.exists():
-                return path
-            n += 1
-
-    def _data_key(self) -> str:
-        return json.dumps(self.state.config.data.__dict__, sort_keys=True, default=str)
-
     def stop_training(self) -> None:
-        if self.is_training():
-            self.worker.stop()
-            self.run_status.setText("stopping…")
+        self.session.stop()
 
-    def _on_controls_pause_toggled(self, pause: bool) -> None:
-        if not self.is_training():
-            return
-        if pause:
-            self.worker.pause()
-            self.run_status.setText("paused")
-        else:
-            self.worker.resume()
-            self.run_status.setText("training…")
+    def _on_session_state_changed(self, state: str) -> None:
+        self._update_run_actions()
 
-    def _on_worker_recorded(self, record: Any) -> None:
-        self.curves.add_record(record)
-        self._last_record = record
-        self._records_seen += 1
+    def _on_session_run_finished(self, key: str) -> None:
+        self._update_run_actions()
+        self.runFinished.emit(key)
 
-    def _update_live_status(self) -> None:
-        rec = self._last_record
-        cfg = self._run_cfg
-        if rec is None or cfg is None or rec is self._shown_record:
-            return  # nothing new: no repaint
-        self._shown_record = rec
-        self.controls.set_progress(rec.epoch, cfg.training.epochs)
-        self.epoch_status.setText(f"epoch {rec.epoch}/{cfg.training.epochs}")
-        sps = rec.samples_per_sec or 0.0
-        self.speed_status.setText(f"{rec.seconds * 1000:.1f} ms/epoch · {sps:,.0f} samples/s")
-        if not self.worker.is_paused() and self.run_status.text() == "loading data…":
-            self.run_status.setText("training…")
-        if rec.train_acc is not None and rec.dev_acc is not None:
-            tr, dv = 1.0 - rec.train_acc, 1.0 - rec.dev_acc
-            if math.isfinite(tr) and math.isfinite(dv):
-                self.diagnosis.set_errors(tr, dv)
-
-    def _end_of_run_ui(self) -> None:
-        self._status_timer.stop()
-        self._update_live_status()
-        self.curves.end_run()
-        self.controls.set_running(False)
-
-    def _on_worker_finished(self, run_dir: str, summary: Any) -> None:
-        self._end_of_run_ui()
-        rec = self._last_record
-        reason = (summary or {}).get("stop_reason") if isinstance(summary, dict) else None
-        reason = reason or (rec.stop_reason if rec is not None else None) or "completed"
-        message = rec.message if rec is not None else None
-        if not message and isinstance(summary, dict):
-            message = summary.get("message")
-        entry = self._load_entry(Path(run_dir))
-        if entry is not None:
-            self.runs.add_entry(entry)
-            self.curves.add_overlay(entry.key, entry.metrics, entry.color, not entry.hidden)
-            self.memory_status.setText(f"params {entry.param_count:,} · {entry.param_bytes / 1024:.1f} KB")
-        if reason == "diverged":
-            if message and "diverged" in message.lower():
-                text = message  # the engine's message already says what happened and what to try
-            else:
-                text = (
-                    f"Training diverged: {(message or 'the loss became NaN or infinite').rstrip('.')}. "
-                    "Try a smaller learning rate."
-                )
-            self._set_banner(text, "error")
-            self.run_status.setText("diverged")
-            self.statusBar().showMessage(text, 15000)
-        else:
-            self.run_status.setText(
-                {
-                    "completed": "finished",
-                    "early_stopping": "stopped early (early stopping)",
-                    "cancelled": "stopped by user",
-                }.get(reason, reason)
-            )
-            if message:
-                # the engine flags a run that ended without learning (all weight gradients 0)
-                self._set_banner(message, "warning" if "Warning:" in message else "info")
-        self.runFinished.emit(run_dir)
-
-    def _on_worker_errored(self, message: str) -> None:
-        self._end_of_run_ui()
-        self.run_status.setText("error")
-        self._show_error(f"Training failed: {message}")
+    def _on_session_run_failed(self, key: str, message: str) -> None:
+        self._update_run_actions()
+        if message != "stopped before training started":
+            self._show_error(f"Training failed: {message}")
         self.runFailed.emit(message)
 
-    def _on_worker_aborted(self, run_dir: str) -> None:
-        self._end_of_run_ui()
-        self.run_status.setText("stopped before training started")
-        path = Path(run_dir)
-        if (
-            run_dir
-            and path.is_dir()
-            and not (path / "metrics.jsonl").exists()
-            and self._inside_runs_dir(path)
-        ):
-            shutil.rmtree(path, ignore_errors=True)
-        self.runFailed.emit("stopped")
+    def _update_run_actions(self) -> None:
+        has_run = self.session.current() is not None
+        self.save_model_action.setEnabled(has_run)
+        self.export_csv_action.setEnabled(has_run)
+        self.export_png_action.setEnabled(has_run)
 
     # ------------------------------------------------------------ runs
     def load_runs(self) -> int:
-        """Load every run folder below runs_dir into the table and overlays; returns the count."""
-        if not self.runs_dir.is_dir():
-            return 0
-        bad = 0
-        loaded = 0
-        for path in sorted(p for p in self.runs_dir.iterdir() if p.is_dir()):
-            if not (path / "config.json").exists():
-                continue
-            entry = self._load_entry(path)
-            if entry is None:
-                bad += 1
-                continue
-            self.runs.add_entry(entry)
-            self.curves.add_overlay(entry.key, entry.metrics, entry.color, not entry.hidden)
-            loaded += 1
-        if bad:
-            self.statusBar().showMessage(f"{bad} run folder(s) in {self.runs_dir} could not be read", 10000)
-        entries = self.runs.entries()
-        if entries:
-            last = entries[-1]
-            self.curves.show_history(last.metrics, last.summary)
-            self._live_key = last.key
-            self._show_entry_diagnosis(last)
-        return loaded
+        """Read every run folder below runs_dir; the latest becomes current. Returns the count.
 
-    def _load_entry(self, path: Path) -> RunEntry | None:
-        from engine.runs import load_run  # lazy: keeps window start-up fast
+        A broken run folder is skipped and reported, never a reason not to open."""
+        before = len(self.history)
+        self.run_read_problems = self.history.load_dir(self.runs_dir) if self.runs_dir.is_dir() else []
+        if self.run_read_problems:
+            n = len(self.run_read_problems)
+            self._set_banner(
+                f"{n} run folder{'s' if n != 1 else ''} in {self.runs_dir} could not be read and "
+                f"{'were' if n != 1 else 'was'} skipped:\n• "
+                + "\n• ".join(self.run_read_problems[:5])
+                + ("\n• …" if n > 5 else ""),
+                "warning",
+            )
+        visible = [r for r in self.history.runs() if not r.hidden]
+        if visible:
+            self.session.set_current(visible[-1].key)
+        return len(self.history) - before
 
+    def rename_run(self, key: str, name: str) -> None:
         try:
-            rec = load_run(path)
-        except (InputError, OSError, ValueError) as exc:
-            self.errors.append(f"{path}: {exc}")
-            return None
-        meta = read_gui_meta(path)
-        count, nbytes = param_size(path / "model.npz")
-        cfg = rec.config.to_dict() if hasattr(rec.config, "to_dict") else dict(rec.config)
-        index = len(self.runs.entries())
-        existing = self.runs.entry(str(path))
-        return RunEntry(
-            key=str(path),
-            name=str(meta.get("name") or default_run_name(path)),
-            config=cfg,
-            metrics=list(rec.metrics),
-            summary=rec.summary,
-            color=existing.color if existing else run_color(index),
-            hidden=bool(meta.get("hidden", False)),
-            param_count=count,
-            param_bytes=nbytes,
-        )
+            self.history.rename(key, name)
+        except OSError as exc:
+            self._show_error(f"Cannot save the name in {key}: {exc.strerror or exc}")
+
+    def set_run_visible(self, key: str, visible: bool) -> None:
+        try:
+            self.history.set_hidden(key, not visible)
+        except OSError as exc:
+            self._show_error(f"Cannot save the visibility in {key}: {exc.strerror or exc}")
 
     def _inside_runs_dir(self, path: Path) -> bool:
         try:
@@ -691,40 +574,17 @@ class MainWindow(QMainWindow):
         except OSError:
             return False
 
-    def _on_runs_visibility_changed(self, key: str, visible: bool) -> None:
-        self.curves.set_overlay_visible(key, visible)
-        self._write_meta(key, hidden=not visible)
-        if not visible and key == self._live_key and not self.is_training():
-            # the shown run's bold curves would otherwise stay: hiding means gone from the plots
-            self._live_key = None
-            self.curves.show_history([], None)
-
-    def _on_runs_renamed(self, key: str, name: str) -> None:
-        self._write_meta(key, name=name)
-
-    def _write_meta(self, key: str, **fields: Any) -> None:
-        try:
-            write_gui_meta(key, **fields)
-        except OSError as exc:
-            self._show_error(f"Cannot save run settings in {key}: {exc.strerror or exc}")
-
-    def rename_run(self, key: str, name: str) -> None:
-        entry = self.runs.entry(key)
-        if entry is not None and name.strip():
-            entry.name = name.strip()
-            self.runs.update_entry(entry)
-            self._write_meta(key, name=entry.name)
-
-    def _on_runs_delete_requested(self, key: str) -> None:
-        self.delete_run(key)
-
-    def delete_run(self, key: str, confirm: bool = True) -> bool:
-        """Delete a run folder from disk (after confirmation) and drop it from table and plots."""
-        entry = self.runs.entry(key)
-        if entry is None:
+    def delete_run(self, key: str | None = None, confirm: bool = True) -> bool:
+        """Delete a run folder from disk (after confirmation) and drop it from the table and plots."""
+        key = key or self.session.current_key
+        run = self.history.get(key)
+        if run is None:
             return False
-        path = Path(key)
-        if confirm and not self._ask("Delete run", f"Delete the run “{entry.name}” and its folder?\n{path}"):
+        if run.live:
+            self._show_error(f"“{run.name}” is still training: stop it before deleting it.")
+            return False
+        path = run.path
+        if confirm and not self._ask("Delete run", f"Delete “{run.name}” and its folder?\n{path}"):
             return False
         if path.exists():
             if not self._inside_runs_dir(path) or not (path / "config.json").exists():
@@ -735,55 +595,27 @@ class MainWindow(QMainWindow):
             except OSError as exc:
                 self._show_error(f"Cannot delete {path}: {exc.strerror or exc}")
                 return False
-        self.curves.remove_overlay(key)
-        self.runs.remove_entry(key)
-        if key == self._live_key and not self.is_training():
-            # the bold curves and the diagnosis showed the deleted run: clear them
-            self._live_key = None
-            self.curves.show_history([], None)
-            self.diagnosis.set_errors(None, None)
-        self.statusBar().showMessage(f"Deleted run {entry.name}", 5000)
+        self.history.remove(key)
+        self._info(f"Deleted “{run.name}”")
         return True
 
-    def _on_runs_selected_changed(self, key: str) -> None:
-        entry = self.runs.entry(key)
-        if entry is not None and not self.is_training():
-            if key != self._live_key:
-                # the bold curves follow the selection, so Export curves, Save model and
-                # Evaluate on test all act on the run the user is looking at
-                self.curves.show_history(entry.metrics, entry.summary)
-                self._live_key = key
-            self._show_entry_diagnosis(entry)
-            test = (entry.summary or {}).get("test_acc")
-            self.runs.test_label.setText(self._test_text(entry.summary) if test is not None else "")
-
-    def _show_entry_diagnosis(self, entry: RunEntry) -> None:
-        final = (entry.summary or {}).get("final_metrics") if entry.summary else None
-        m = (
-            final
-            if isinstance(final, dict) and "train_acc" in final
-            else (entry.metrics[-1] if entry.metrics else None)
-        )
-        if m and m.get("train_acc") is not None and m.get("dev_acc") is not None:
-            self.diagnosis.set_errors(1.0 - float(m["train_acc"]), 1.0 - float(m["dev_acc"]))
-
     # ------------------------------------------------------------ test set
-    def _on_runs_evaluate_requested(self, key: str) -> None:
-        self.evaluate_test(key)
-
     def evaluate_test(self, key: str | None = None, confirm: bool = True) -> bool:
-        """Evaluate one run on its test set, only on request, after a reminder why to wait."""
-        key = key or self.runs.selected_key()
-        entry = self.runs.entry(key) if key else None
-        if entry is None:
+        """Evaluate the current run on its test set, only on request, after a reminder why to wait."""
+        key = key or self.session.current_key
+        run = self.history.get(key)
+        if run is None:
             self._show_error("Select a run to evaluate on the test set.")
             return False
+        if run.live or run.summary is None or not run.has_test_set():
+            self._show_error(self.runs.evaluate_button.toolTip())
+            return False
         if confirm and not self._ask(
-            "Evaluate on the test set?", TEST_REMINDER + "\n\nEvaluate “" + entry.name + "” now?"
+            "Evaluate on the test set?", TEST_REMINDER + f"\n\nEvaluate “{run.name}” now?"
         ):
             return False
         self._eval_key = key
-        run_dir = entry.path
+        run_dir = run.path
         self.runs.test_label.setText("evaluating on test…")
 
         def evaluate(_ctx):
@@ -794,33 +626,15 @@ class MainWindow(QMainWindow):
         self._eval_runner.start(evaluate)
         return True
 
-    @staticmethod
-    def _test_text(result: dict | None) -> str:
-        result = result or {}
-        acc, loss = result.get("test_acc"), result.get("test_loss")
-        if acc is None:
-            return ""
-        return (
-            f"test accuracy {acc:.4f} · test loss {loss:.4f}"
-            if loss is not None
-            else f"test accuracy {acc:.4f}"
-        )
-
     def _on_eval_finished(self, result: Any) -> None:
         key = self._eval_key
-        entry = self.runs.entry(key)
-        if entry is not None:
-            reloaded = self._load_entry(entry.path)
-            if reloaded is not None and reloaded.summary is not None:
-                entry.summary = reloaded.summary
-            elif isinstance(result, dict):
-                entry.summary = {**(entry.summary or {}), **result}
-            self.runs.update_entry(entry)
-        text = self._test_text(result if isinstance(result, dict) else None) or self._test_text(
-            entry.summary if entry else None
-        )
-        self.runs.test_label.setText(text)
-        self.statusBar().showMessage(text, 10000)
+        run = self.history.get(key)
+        if run is not None and isinstance(result, dict):
+            self.history.update(key, summary={**(run.summary or {}), **result})
+        text = self.runs.test_text(result if isinstance(result, dict) else None)
+        if key == self.session.current_key:
+            self.runs.test_label.setText(text)
+        self._info(text)
         self.testEvaluated.emit(key, result)
 
     def _on_eval_errored(self, message: str) -> None:
@@ -828,30 +642,25 @@ class MainWindow(QMainWindow):
         self._show_error(f"Test evaluation failed: {message}")
 
     # ------------------------------------------------------------ export
-    def _export_entry(self) -> RunEntry | None:
-        key = self.runs.selected_key()
-        if key:
-            return self.runs.entry(key)
-        entries = self.runs.entries()
-        return entries[-1] if entries else None
-
     def curves_csv(self) -> str:
-        """The shown run's per-epoch metrics as CSV text (the selected run, or the one training)."""
-        h = self.curves.history()
-        n_layers = max((len(g) for g in h["grad_norms"]), default=0)
+        """The current run's per-epoch metrics as CSV text."""
+        run = self.session.current()
+        metrics = run.metrics if run is not None else []
+        n_layers = max((len(m.get("grad_norms") or []) for m in metrics), default=0)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         cols = ["epoch", "train_loss", "dev_loss", "train_acc", "dev_acc", "weight_norm"]
         writer.writerow(cols + [f"grad_norm_{i + 1}" for i in range(n_layers)])
-        for i, epoch in enumerate(h["epoch"]):
-            row = [epoch] + [repr(float(h[c][i])) for c in cols[1:]]
-            grads = h["grad_norms"][i]
-            writer.writerow(row + [repr(float(g)) for g in grads] + [""] * (n_layers - len(grads)))
+        for m in metrics:
+            row = [m.get("epoch")] + ["" if m.get(c) is None else repr(float(m[c])) for c in cols[1:]]
+            grads = [("" if g is None else repr(float(g))) for g in (m.get("grad_norms") or [])]
+            writer.writerow(row + grads + [""] * (n_layers - len(grads)))
         return out.getvalue()
 
     def export_curves_csv(self, path: str | Path | None = None) -> bool:
-        if not self.curves.epochs():
-            self._show_error("No curves to export yet: train a run first.")
+        run = self.session.current()
+        if run is None or not run.metrics:
+            self._show_error("No curves to export: train a run or select one first.")
             return False
         if path is None:
             path = self._choose_save_path("Export curves as CSV", "CSV (*.csv)", "curves.csv")
@@ -863,7 +672,7 @@ class MainWindow(QMainWindow):
             self._show_error(f"Cannot write {path}: {exc.strerror or exc}")
             return False
         self.settings.set_last_folder(path)
-        self.statusBar().showMessage(f"Curves written to {path}", 5000)
+        self._info(f"Curves of “{run.name}” written to {path}")
         return True
 
     def export_curves_png(self, path: str | Path | None = None) -> bool:
@@ -871,26 +680,26 @@ class MainWindow(QMainWindow):
             path = self._choose_save_path("Export curves as PNG", "PNG image (*.png)", "curves.png")
             if not path:
                 return False
-        if not self.curves.grab().save(str(path), "PNG"):
+        if not self.curves.export_image(str(path)):
             self._show_error(f"Cannot write {path}")
             return False
         self.settings.set_last_folder(path)
-        self.statusBar().showMessage(f"Picture written to {path}", 5000)
+        self._info(f"Picture written to {path}")
         return True
 
     def save_model(self, path: str | Path | None = None) -> bool:
-        """Copy the selected (or latest) run's model.npz."""
-        entry = self._export_entry()
-        if entry is None:
-            self._show_error("No run to save a model from: train a run first.")
+        """Copy the current run's model.npz."""
+        run = self.session.current()
+        if run is None:
+            self._show_error("No run to save a model from: train a run or select one first.")
             return False
-        src = entry.path / "model.npz"
-        if not src.exists():
-            self._show_error(f"The run “{entry.name}” has no model.npz (it did not finish).")
+        src = run.path / "model.npz"
+        if run.live or not src.exists():
+            self._show_error(f"“{run.name}” has no model.npz yet (it is still training or did not finish).")
             return False
         if path is None:
             # "run 11:02:07" -> "run 11-02-07.npz": ':' and '/' are not allowed in file names
-            safe = re.sub(r'[\\/:*?"<>|]+', "-", entry.name).strip() or "model"
+            safe = re.sub(r'[\\/:*?"<>|]+', "-", run.name).strip() or "model"
             path = self._choose_save_path("Save model", "NumPy model (*.npz)", f"{safe}.npz")
             if not path:
                 return False
@@ -900,45 +709,50 @@ class MainWindow(QMainWindow):
             self._show_error(f"Cannot write {path}: {exc.strerror or exc}")
             return False
         self.settings.set_last_folder(path)
-        self.statusBar().showMessage(f"Model written to {path}", 5000)
+        self._info(f"Model of “{run.name}” written to {path}")
         return True
 
     # ------------------------------------------------------------ state changes
     def _on_state_config_changed(self, section: str) -> None:
         if section in ("data", "all"):
             self._update_dataset_status()
-        if self.banner.isVisible() and self._message.startswith("Cannot train yet") and not self.problems():
-            self._set_banner("")
+        self._update_title()
+        self._clear_solved_problems()
 
-    def _on_state_data_changed(self) -> None:
-        if self.state.prepared is not None and self.state.prepare_error is None:
-            self._prepared_for = self._data_key()
-        else:
-            self._prepared_for = None
+    def _on_data_changed(self) -> None:
         self._update_dataset_status()
-        # "Cannot train yet: the data is still loading" must not outlive the load
-        if self.banner.isVisible() and self._message.startswith("Cannot train yet") and not self.problems():
-            self._set_banner("")
+        self._clear_solved_problems()
+
+    def _clear_solved_problems(self) -> None:
+        """ "Cannot train yet" must not outlive its cause."""
+        if self.banner.isVisible() and self.banner.text().startswith("Cannot train yet"):
+            problems = self.problems()
+            if not problems:
+                self._set_banner("")
+            else:
+                self._set_banner("Cannot train yet:\n• " + "\n• ".join(problems), "error")
 
     def _update_dataset_status(self) -> None:
         d = self.state.config.data
         text = f"data: {d.source}"
         p = self.state.prepared
-        if p is not None and self._prepared_for == self._data_key():
+        if p is not None and self.data_session.is_current():
             text += f" · train {len(p.train)} · dev {len(p.dev)} · test {len(p.test)}"
             text += f" · {p.n_features} features · {p.n_classes} classes"
-        elif d.source.startswith("builtin:"):
-            text += f" · {d.n_samples} samples"
+        elif self.data_session.is_loading():
+            text += " · loading…"
         self.dataset_status.setText(text)
 
     # ------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        """Stop a running training and wait for its thread before the window goes away."""
-        self._status_timer.stop()
-        self.worker.shutdown()
-        for runner in self.findChildren(TaskRunner):  # panels' loaders too: no thread outlives the window
+        """Ask about unsaved changes, stop a live run and wait for it before the window goes away."""
+        if not self._settle_unsaved():
+            event.ignore()
+            return
+        self.session.shutdown()
+        self.data_session.shutdown()
+        for runner in self.findChildren(TaskRunner):  # no thread outlives the window
             runner.shutdown()
-        self.curves.end_run()
         self.settings.set_geometry(self.saveGeometry())
         for name, splitter in (
             ("main", self.main_splitter),

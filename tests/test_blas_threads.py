@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from threadpoolctl import ThreadpoolController, threadpool_info
 
 from engine import blas
 from engine import trainer as trainer_mod
@@ -18,9 +19,10 @@ from engine.dataset import ArraySet, PreparedData
 from engine.normalization import fit_standardizer
 from engine.trainer import SMALL_STEP_FLOP, Trainer, step_flop
 
-needs_openblas = pytest.mark.skipif(
-    blas.threads() is None, reason="NumPy's BLAS is not a controllable OpenBLAS"
-)
+
+def blas_counts() -> list[int]:
+    """Thread counts of the loaded BLAS libraries, read afresh by a new threadpoolctl scan."""
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
 def image_data(n=60, shape=(6, 6, 3), n_classes=3, seed=0) -> PreparedData:
@@ -66,19 +68,36 @@ def test_step_flop_counts_forward_dw_and_dx_but_not_the_input_dx():
     assert step_flop([2, 128, 128, 2], 64) < SMALL_STEP_FLOP < step_flop([784, 512, 256, 10], 128)
 
 
-@needs_openblas
-def test_set_threads_returns_the_previous_count_and_limited_restores_it():
+def test_threads_reads_numpys_blas_and_limited_sets_and_restores_it():
+    # NumPy's wheels bundle OpenBLAS (CI installs them): a BLAS must be found and controlled
+    counts = blas_counts()
+    assert counts, "threadpoolctl finds no BLAS in this process"
     before = blas.threads()
-    assert blas.default_threads() >= 1
+    assert before == max(counts) >= 1
     with blas.limited(1) as previous:
         assert previous == before
         assert blas.threads() == 1
-    assert blas.threads() == before
-    with blas.limited(None):  # None leaves the count alone
-        assert blas.threads() == before
+        assert blas_counts() == [1] * len(counts)  # what the libraries themselves report
+    assert blas.threads() == before and blas_counts() == counts
+    with blas.limited(None) as previous:  # None leaves the count alone
+        assert previous == before and blas_counts() == counts
+    with blas.limited(0):  # a count below one means one
+        assert blas_counts() == [1] * len(counts)
+    assert blas_counts() == counts
 
 
-@needs_openblas
+def test_without_a_controllable_blas_nothing_is_read_or_changed(monkeypatch):
+    # as with Accelerate on macOS, which threadpoolctl cannot drive: an empty controller
+    empty = ThreadpoolController().select(internal_api="no-such-blas")
+    assert empty.lib_controllers == []
+    monkeypatch.setattr(blas, "_controller", empty)
+    counts = blas_counts()
+    assert blas.threads() is None
+    with blas.limited(1) as previous:
+        assert previous is None
+        assert blas_counts() == counts
+
+
 def test_small_network_trains_with_one_blas_thread_and_restores_the_setting():
     cfg = from_dict({"model": {"hidden": [8]}, "training": {"epochs": 3, "batch_size": 8}})
     trainer = Trainer(cfg, vector_data())
@@ -113,8 +132,7 @@ def test_augmented_runs_use_one_blas_thread_and_prefetch_only_with_a_free_core(m
     )
     trainer = Trainer(cfg, image_data())
     assert trainer.blas_threads == 1 and trainer.pipeline.augmenting
-    expect_prefetch = blas.threads() is not None and cores > 1
-    assert trainer.pipeline.prefetching == expect_prefetch
+    assert trainer.pipeline.prefetching == (cores > 1)  # a free core for the producer thread
     before = threading.active_count()
     assert [r.epoch for r in trainer.run()] == [1, 2]
     assert threading.active_count() == before
@@ -157,3 +175,15 @@ def test_max_blas_threads_caps_a_large_network(monkeypatch):
     assert Trainer(cfg, vector_data(), max_blas_threads=0).blas_threads == 1
     monkeypatch.setattr(trainer_mod, "SMALL_STEP_FLOP", 1e18)  # now small: one thread already
     assert Trainer(cfg, vector_data(), max_blas_threads=8).blas_threads == 1
+
+
+def test_an_uncontrollable_blas_is_assumed_to_use_every_core_so_no_producer_thread(monkeypatch):
+    monkeypatch.setattr(trainer_mod, "SMALL_STEP_FLOP", 0.0)
+    monkeypatch.setattr(blas, "cpu_count", lambda: 2)
+    monkeypatch.setattr(blas, "_controller", ThreadpoolController().select(internal_api="no-such-blas"))
+    cfg = from_dict(
+        {"model": {"hidden": [8]}, "augment": {"hflip": 0.5}, "training": {"epochs": 1, "batch_size": 8}}
+    )
+    trainer = Trainer(cfg, image_data())
+    assert trainer.pipeline.augmenting and not trainer.pipeline.prefetching
+    assert [r.epoch for r in trainer.run()] == [1]

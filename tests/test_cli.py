@@ -348,7 +348,7 @@ def test_examples_exist_and_validate():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_trains_a_few_epochs(path, tmp_path):
     cfg = load_config(path)
-    cfg.training.epochs = 2
+    cfg = cfg.replace(**{"training.epochs": 2})
     exp = run_experiment(cfg, tmp_path / "run")
     records = list(exp.records())
     assert [r.epoch for r in records] == [1, 2]

@@ -22,13 +22,17 @@ def test_high_bias():
 
 
 def test_high_variance():
-    d = diagnose(0.01, 0.11)
+    d = diagnose(0.01, 0.11, image_data=True)
     assert d.avoidable_bias == pytest.approx(0.01)
     assert d.variance == pytest.approx(0.10)
     assert d.verdict == "high variance"
     steps = " ".join(d.next_steps)
     assert "more training data" in steps and "L2" in steps and "dropout" in steps
     assert "augmentation" in steps and "early stopping" in steps
+    assert d.advice == ["more_data", "regularize", "augment", "early_stopping", "smaller_network"]
+    # 2-D data cannot be augmented; a run that already stops early is not told to
+    d = diagnose(0.01, 0.11, early_stopping=True, regularized=True)
+    assert d.advice == ["more_data", "stronger_regularization", "smaller_network"]
 
 
 def test_high_bias_and_high_variance_fixes_bias_first():
@@ -36,6 +40,9 @@ def test_high_bias_and_high_variance_fixes_bias_first():
     assert d.verdict == "high bias and high variance"
     assert d.avoidable_bias == pytest.approx(0.15) and d.variance == pytest.approx(0.15)
     assert d.next_steps[0].startswith("Fix the bias first")
+    # never both "bigger" and "smaller" network: the variance steps wait until the bias is fixed
+    assert "bigger_network" in d.advice and "smaller_network" not in d.advice
+    assert not any("smaller network" in s for s in d.next_steps)
 
 
 def test_fine():
@@ -75,7 +82,8 @@ def test_train_below_human_error_is_explained():
     d = diagnose(0.02, 0.03, human_error=0.10)
     assert d.avoidable_bias == pytest.approx(-0.08)
     assert d.verdict == "fine"
-    assert "human_error may be set too high" in d.explanation
+    assert "below the human-level error you entered" in d.notes[0]
+    assert "set too high" in d.explanation
 
 
 def test_to_dict_is_plain_json():
@@ -89,3 +97,43 @@ def test_to_dict_is_plain_json():
 def test_out_of_range_errors_are_input_errors(args):
     with pytest.raises(InputError):
         diagnose(*args)
+
+
+def test_weaken_regularization_only_for_a_regularized_run():
+    assert "weaker_regularization" not in diagnose(0.15, 0.16).advice
+    assert "weaker_regularization" in diagnose(0.15, 0.16, regularized=True).advice
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "code", "advice"),
+    [
+        (["diverged"], "diverged", ["lower_lr", "smaller_init", "normalize_inputs"]),
+        (["zero_init"], "not_learning", ["break_symmetry"]),
+        (["stalled"], "not_learning", ["revive_units", "smaller_init"]),
+        (["weights_unchanged"], "not_learning", ["weights_unchanged"]),
+        (["cancelled"], "unfinished", ["finish_run"]),
+        (["cancelled", "diverged"], "diverged", ["lower_lr", "smaller_init", "normalize_inputs"]),
+    ],
+)
+def test_runs_that_did_not_train_normally_get_no_capacity_advice(outcomes, code, advice):
+    # 50 % train and dev error would read "high bias: bigger network" for a normal run
+    d = diagnose(0.5, 0.5, 0.0, outcomes=outcomes)
+    assert d.verdict_code == code
+    assert d.advice == advice
+    assert not {"bigger_network", "smaller_network", "more_data"} & set(d.advice)
+
+
+def test_diagnose_run_reads_the_outcome_from_the_config_and_stop_reason():
+    from engine.config import from_dict
+    from engine.diagnosis import diagnose_run
+
+    final = {"train_acc": 0.5, "dev_acc": 0.5}
+    zeros = from_dict({"model": {"init": "zeros"}, "diagnosis": {"human_error": 0.0}})
+    assert diagnose_run(zeros, final, "completed").verdict_code == "not_learning"
+    plain = from_dict({"diagnosis": {"human_error": 0.0}})
+    assert diagnose_run(plain, final, "completed").verdict_code == "bias"
+    assert diagnose_run(plain, final, "diverged").verdict_code == "diverged"
+    assert diagnose_run(plain, None, "completed") is None
+    # no hidden layer: zero weights are fine for logistic regression
+    logistic = from_dict({"model": {"hidden": [], "init": "zeros"}, "diagnosis": {"human_error": 0.0}})
+    assert diagnose_run(logistic, final, "completed").verdict_code == "bias"

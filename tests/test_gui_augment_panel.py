@@ -191,5 +191,5 @@ def test_set_config_refreshes_every_control(qtbot, make_panel):
         assert panel.findChild(QDoubleSpinBox, name).value() == pytest.approx(value), name
     assert panel.findChild(QSpinBox, "cropPadSpin").value() == 3
     # refreshing the widgets wrote nothing back
-    assert state.config.augment.zoom == [0.8, 1.3]
+    assert state.config.augment.zoom == (0.8, 1.3)
     wait_preview(qtbot, panel)

@@ -136,7 +136,7 @@ def test_split_presets_update_counts(qtbot, make_panel):
     assert table["upper moon"] == {"train": 60, "dev": 20, "test": 20}
     combo = panel.findChild(QComboBox, "splitPresetCombo")
     combo.setCurrentText("70/30")
-    assert state.config.data.split == [0.7, 0.3, 0.0]
+    assert state.config.data.split == (0.7, 0.3, 0.0)
     assert split_table(panel)["total"] == {"train": round(200 * 0.7), "dev": round(200 * 0.3), "test": 0}
     assert split_table(panel)["lower moon"] == {"train": 70, "dev": 30, "test": 0}
     combo.setCurrentText("98/1/1")
@@ -160,13 +160,13 @@ def test_custom_fractions_must_sum_to_one(qtbot, make_panel):
     assert len(probs) == 1 and "add up to 0.9" in probs[0]
     label = panel.findChild(QLabel, "splitProblemLabel")
     assert not label.isHidden() and "add up to" in label.text()
-    assert state.config.data.split == [0.6, 0.2, 0.2]  # an invalid split never reaches the config
+    assert state.config.data.split == (0.6, 0.2, 0.2)  # an invalid split never reaches the config
     test.setValue(0.3)
     assert label.isHidden()
     assert panel.problems() == ["The split is being prepared again."]
     qtbot.waitUntil(lambda: panel.problems() == [], timeout=TIMEOUT)
     assert len(state.prepared.test) == 60
-    assert state.config.data.split == [0.5, 0.2, 0.3]
+    assert state.config.data.split == (0.5, 0.2, 0.3)
     assert split_table(panel)["total"] == {"train": 100, "dev": 40, "test": 60}
 
 

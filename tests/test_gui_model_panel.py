@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSlider, QSpinBox
 
-from engine.config import from_dict, validate
+from engine.config import ConfigError, from_dict, validate
 from engine.dataset import ArraySet, PreparedData
 from engine.initializers import INIT_FORMULAS
 from gui.panels.model_panel import ModelPanel
@@ -91,22 +91,22 @@ def test_add_remove_layers_keep_the_keep_prob_list_consistent(qtbot, panel_and_s
     add = panel.findChild(QPushButton, "addLayerButton")
     remove = panel.findChild(QPushButton, "removeLayerButton")
     qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
-    assert state.config.model.hidden == [16, 8, 8]
+    assert state.config.model.hidden == (16, 8, 8)
     assert state.config.regularization.keep_prob == pytest.approx([1.0, 0.6, 0.6])
     assert len(panel.hidden_spins) == 3 and panel.keep_table.rowCount() == 3
     # no listener ever saw hidden and keep_prob with different lengths
     assert seen and all(len(h) == len(k) for _, h, k in seen)
     for _ in range(2):
         qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
-    assert state.config.model.hidden == [16]
+    assert state.config.model.hidden == (16,)
     assert state.config.regularization.keep_prob == pytest.approx([1.0])
     assert all(len(h) == len(k) for _, h, k in seen)
     validate(state.config)  # the engine accepts the result
     # sizes are editable
     panel.findChild(QSpinBox, "hiddenSpin0").setValue(128)
-    assert state.config.model.hidden == [128]
+    assert state.config.model.hidden == (128,)
     qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
-    assert state.config.model.hidden == [] and state.config.regularization.keep_prob == []
+    assert state.config.model.hidden == () and state.config.regularization.keep_prob == ()
     assert not remove.isEnabled()
     assert "logistic" in panel.findChild(QLabel, "hiddenNoteLabel").text()
 
@@ -206,14 +206,12 @@ def test_low_keep_prob_and_dropout_gradcheck_warnings(panel_and_state):
 def test_problems_list_what_the_engine_refuses(panel_and_state):
     panel, state = panel_and_state
     assert panel.problems() == []
-    state.update("regularization", keep_prob=[0.5])  # 1 entry for 2 hidden layers
-    probs = panel.problems()
-    assert len(probs) == 1 and "keep_prob" in probs[0]
-    assert not panel.findChild(QLabel, "modelProblemsLabel").isHidden()
-    state.update("regularization", keep_prob=1.0)
-    state.update("optimizer", lr=500.0)
-    assert any("optimizer.lr" in p for p in panel.problems())
-    state.update("optimizer", lr=0.01)
+    before = state.config
+    with pytest.raises(ConfigError, match="keep_prob has 1 entries"):
+        state.update("regularization", keep_prob=[0.5])  # 1 entry for 2 hidden layers
+    with pytest.raises(ConfigError, match="optimizer.lr"):
+        state.update("optimizer", lr=500.0)
+    assert state.config is before  # a refused edit leaves the config as it was
     assert panel.problems() == []
     assert panel.findChild(QLabel, "modelProblemsLabel").isHidden()
 

@@ -1,29 +1,34 @@
 """Training from the window: real clicks, live curves, pause/resume/stop, close while training,
-diagnosis, export, test-set evaluation and a diverging run."""
+diagnosis, export, test-set evaluation and a diverging run. Waits use qtbot.waitSignal where the
+test waits on training (a real event loop)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import QDoubleSpinBox
 
-from engine.config import from_dict
-from engine.diagnosis import diagnose
-from engine.errors import DataError
+from engine.config import ConfigError, from_dict
+from engine.dataset import ArraySet
+from engine.diagnosis import diagnose_run
+from engine.history import RunHistory, RunInfo
 from engine.prepare import load_sources, prepare_from_sources
 from engine.runs import load_run
+from gui.models.training_session import TrainingSession
 from gui.state import ExperimentState
 from gui.window import MainWindow
 
 TINY = {
     "data": {"source": "builtin:moons", "n_samples": 200, "noise": 0.2, "split": [0.6, 0.2, 0.2]},
+    "diagnosis": {"human_error": 0.0},
     "model": {"hidden": [8]},
     "optimizer": {"name": "adam", "lr": 0.01},
     "training": {"epochs": 5, "batch_size": 32},
@@ -32,7 +37,7 @@ TINY = {
 
 def make_window(qtbot, tmp_path: Path, overrides: dict | None = None, preload: bool = True) -> MainWindow:
     """A shown window on TINY (+ overrides). preload: hand the data to the state first, as the
-    data panel would after loading (saves the panel's debounced load in most tests)."""
+    data session would after loading."""
     raw = json.loads(json.dumps(TINY))
     for section, fields in (overrides or {}).items():
         raw.setdefault(section, {}).update(fields)
@@ -48,18 +53,24 @@ def make_window(qtbot, tmp_path: Path, overrides: dict | None = None, preload: b
     return win
 
 
-def train(qtbot, win: MainWindow, timeout: int = 30000) -> str:
+def train(qtbot, win: MainWindow, timeout: int = 60000) -> str:
     with qtbot.waitSignal(win.runFinished, timeout=timeout) as blocker:
         qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
     return blocker.args[0]
 
 
-def test_train_click_fills_curves_table_and_run_dir(qtbot, tmp_path, no_dangling_threads):
-    win = make_window(qtbot, tmp_path, preload=False)  # the data panel loads the data itself
+def live_epochs(win: MainWindow) -> int:
+    run = win.session.current()
+    return len(run.metrics) if run is not None else 0
+
+
+def test_train_click_fills_curves_table_and_run_dir(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, preload=False)  # the data session loads the data itself
     run_dir = train(qtbot, win)
     run = load_run(run_dir)
     assert run.summary["stop_reason"] == "completed"
     assert [m["epoch"] for m in run.metrics] == [1, 2, 3, 4, 5]
+    assert win.session.current_key == run_dir  # the new run is the current run
     # one point per epoch, the very values written to metrics.jsonl
     for key in ("train_loss", "dev_loss", "train_acc", "dev_acc", "weight_norm"):
         x, y = win.curves.series_item(key).getData()
@@ -72,25 +83,24 @@ def test_train_click_fills_curves_table_and_run_dir(qtbot, tmp_path, no_dangling
         np.testing.assert_allclose(
             10 ** item.getData()[1], [m["grad_norms"][i] for m in run.metrics], rtol=1e-9
         )
-    # the run is in the table with its numbers
-    row = win.runs.row_texts(run_dir)
-    assert row["Epochs"] == "5" and row["Stop"] == "completed"
-    best = run.summary["best_epoch"]
-    assert row["Dev acc @ best"] == f"{run.metrics[best - 1]['dev_acc']:.4f}"
-    # 2-8-2 network: (2*8 + 8) + (8*2 + 2) = 42 float32 parameters
-    assert row["Params"].startswith("42 ") and "168 B" in row["Params"]
-    assert win.curves.best_epoch() == best
+    row = win.runs_model.row_texts(run_dir)
+    assert row["Epochs"] == "5" and row["Status"] == "completed"
+    final = run.summary["final_metrics"]
+    assert row["Dev acc"] == f"{final['dev_acc']:.4f}" and row["Train acc"] == f"{final['train_acc']:.4f}"
+    # 2-8-2 network: (2*8 + 8) + (8*2 + 2) = 42 float32 parameters = 168 bytes
+    assert row["Params"] == "42" and row["Memory"] == "168 B"
+    assert win.curves.best_epoch() == run.summary["best_epoch"]
     assert not win.is_training() and win.controls.train_button.isEnabled()
     assert win.controls.progress.value() == 5 and win.controls.progress.maximum() == 5
     assert "samples/s" in win.speed_status.text()
-    assert win.memory_status.text() == "params 42 · 0.2 KB"  # 168 bytes
-    # the diagnosis shows the engine's numbers for the final epoch
-    last = run.metrics[-1]
-    d = diagnose(1 - last["train_acc"], 1 - last["dev_acc"], 0.0)
-    assert win.diagnosis.bias_label.text() == f"{100 * d.avoidable_bias:.2f} %"
-    assert win.diagnosis.variance_label.text() == f"{100 * d.variance:.2f} %"
+    assert win.memory_status.text() == "params 42 · 168 B"
+    # the diagnosis shows the engine's numbers for the weights the run ended with
+    cfg = run.config
+    d = diagnose_run(cfg, final, "completed")
+    assert win.diagnosis.bias_label.text().startswith(f"{100 * d.avoidable_bias:.2f} %")
+    assert win.diagnosis.variance_label.text().startswith(f"{100 * d.variance:.2f} %")
     assert d.verdict in win.diagnosis.verdict_label.text()
-    assert no_dangling_threads  # the run did go through a QThread
+    assert "epoch 5" in win.diagnosis.epoch_label.text()
 
 
 def test_train_is_refused_while_running_and_redraw_is_throttled(qtbot, tmp_path):
@@ -100,11 +110,10 @@ def test_train_is_refused_while_running_and_redraw_is_throttled(qtbot, tmp_path)
         assert not win.controls.train_button.isEnabled()
         assert win.controls.stop_button.isEnabled()
         assert win.start_training() is False  # a second run cannot start
-    epochs = len(win.curves.epochs())
-    assert epochs == 300
+    assert len(win.curves.epochs()) == 300
     assert len(list((tmp_path / "runs").iterdir())) == 1
-    # redraws come from a 10 Hz timer, not one per record
-    assert win.curves.redraw_count < epochs / 2
+    # redraws come from a timer, not one per record
+    assert win.curves.redraw_count < 300 / 2
 
 
 def test_l2_and_dropout_typed_in_panel_reach_the_run_on_disk(qtbot, tmp_path):
@@ -121,59 +130,68 @@ def test_l2_and_dropout_typed_in_panel_reach_the_run_on_disk(qtbot, tmp_path):
     on_disk = json.loads((Path(run_dir) / "config.json").read_text())
     assert on_disk["regularization"]["l2"] == pytest.approx(0.01)
     assert on_disk["regularization"]["keep_prob"] == pytest.approx(0.8)
-    assert "l2=0.01" in win.runs.row_texts(run_dir)["Settings"]
+    assert "l2=0.01" in win.runs_model.row_texts(run_dir)["Settings"]
 
 
 def test_pause_resume_then_stop_keeps_a_cancelled_run(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
     win.start_training()
-    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 2, timeout=20000)
+    qtbot.waitUntil(lambda: live_epochs(win) >= 2, timeout=20000)
     qtbot.mouseClick(win.controls.pause_button, Qt.MouseButton.LeftButton)
-    assert win.worker.is_paused() and win.controls.pause_button.text() == "Resume"
-    qtbot.wait(150)  # let an epoch in flight arrive
-    n = len(win.curves.epochs())
-    qtbot.wait(400)
-    assert len(win.curves.epochs()) == n  # nothing trains while paused
+    assert win.session.state == "paused" and win.controls.pause_button.text() == "Resume"
+    assert "paused" in win.controls.progress.format() and "paused" in win.run_status.text()
+    qtbot.wait(300)  # let an epoch in flight arrive
+    n = live_epochs(win)
+    qtbot.wait(500)
+    assert live_epochs(win) == n  # nothing trains while paused
     qtbot.mouseClick(win.controls.pause_button, Qt.MouseButton.LeftButton)
-    assert not win.worker.is_paused()
-    qtbot.waitUntil(lambda: len(win.curves.epochs()) > n, timeout=20000)
+    assert win.session.state == "training"
+    qtbot.waitUntil(lambda: live_epochs(win) > n, timeout=20000)
     with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
         qtbot.mouseClick(win.controls.stop_button, Qt.MouseButton.LeftButton)
     run = load_run(blocker.args[0])
     assert run.summary["stop_reason"] == "cancelled"
     assert 2 < len(run.metrics) < 5000
-    assert win.runs.row_texts(blocker.args[0])["Stop"] == "cancelled"
-    assert win.run_status.text() == "stopped by user"
+    # one vocabulary: the table, the status bar and the progress bar say the same words
+    assert win.runs_model.row_texts(blocker.args[0])["Status"] == "stopped by you"
+    assert win.run_status.text().endswith(": stopped by you")
+    assert "stopped by you" in win.controls.progress.format()
 
 
 def test_stop_while_paused_ends_the_run(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
     win.start_training()
-    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 1, timeout=20000)
+    qtbot.waitUntil(lambda: live_epochs(win) >= 1, timeout=20000)
     win.controls.pause_button.click()
     with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
         win.controls.stop_button.click()
     assert load_run(blocker.args[0]).summary["stop_reason"] == "cancelled"
 
 
-def test_closing_during_training_stops_the_worker(qtbot, tmp_path, no_dangling_threads):
+def test_closing_during_training_stops_the_training_process(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path, {"training": {"epochs": 100000}})
     win.start_training()
-    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 1, timeout=20000)
+    qtbot.waitUntil(lambda: live_epochs(win) >= 1, timeout=20000)
+    pid = win.session._process.pid
     win.close()
-    assert not win.worker.is_running()
-    assert not any(t.isRunning() for t in no_dangling_threads)
+    assert not win.is_training()
+    with pytest.raises(ProcessLookupError):  # the child has exited (and was reaped)
+        os.kill(pid, 0)
+    # it stopped gracefully: the run folder is complete, stop reason cancelled
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert load_run(run_dir).summary["stop_reason"] == "cancelled"
 
 
-def test_invalid_settings_are_refused_with_the_message(qtbot, tmp_path):
+def test_refused_start_says_why_and_clears_when_fixed(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
-    win.state.config.regularization.keep_prob = 0.0  # what a buggy edit could leave behind
+    with pytest.raises(ConfigError, match="keep_prob"):  # the config never holds an invalid value
+        win.state.update("regularization", keep_prob=0.0)
+    win.data_panel.frac_spins[0].setValue(0.9)  # train 0.9 + dev 0.2 + test 0.2: not 1
     assert win.start_training() is False
-    assert "keep_prob" in win.banner_text()
+    assert "Cannot train yet" in win.banner_text() and "add up to 1" in win.banner_text()
     assert not win.is_training() and not (tmp_path / "runs").exists()
-    win.state.update("regularization", keep_prob=0.9)
-    assert win.banner_text() == ""  # the refusal goes away once the setting is fixed
-    train(qtbot, win)
+    win.data_panel.frac_spins[0].setValue(0.6)
+    assert win.banner_text() == ""  # the message goes as soon as its cause is gone
 
 
 def test_live_view_options_smoothing_error_log_and_hover(qtbot, tmp_path):
@@ -181,11 +199,9 @@ def test_live_view_options_smoothing_error_log_and_hover(qtbot, tmp_path):
     run_dir = train(qtbot, win)
     metrics = load_run(run_dir).metrics
     dev_acc = np.array([m["dev_acc"] for m in metrics])
-    # error toggle: the accuracy plot shows 1 - accuracy
     qtbot.mouseClick(win.curves.error_check, Qt.MouseButton.LeftButton)
     np.testing.assert_allclose(win.curves.series_item("dev_acc").getData()[1], 1 - dev_acc)
     win.curves.error_check.setChecked(False)
-    # smoothing: an EMA drawn over a faint raw curve
     win.curves.smoothing_slider.setValue(50)
     smooth = win.curves.series_item("dev_acc", smoothed=True)
     assert smooth.isVisible()
@@ -196,10 +212,8 @@ def test_live_view_options_smoothing_error_log_and_hover(qtbot, tmp_path):
     raw = win.curves.series_item("dev_acc")
     assert raw.isVisible() and raw.opts["pen"].color().alpha() < 255  # raw curve stays, faintly
     np.testing.assert_allclose(raw.getData()[1], dev_acc)
-    # log scale
     qtbot.mouseClick(win.curves.log_check, Qt.MouseButton.LeftButton)
     assert win.curves.loss_plot.getPlotItem().ctrl.logYCheck.isChecked()
-    # hover with the mouse: a crosshair and the exact values at the nearest epoch
     plot = win.curves.acc_plot
     vb = plot.getPlotItem().getViewBox()
     pos = plot.mapFromScene(vb.mapViewToScene(QPointF(4.1, float(dev_acc.mean()))))
@@ -211,7 +225,7 @@ def test_live_view_options_smoothing_error_log_and_hover(qtbot, tmp_path):
     assert text.startswith("epoch 3") and f"dev loss {metrics[2]['dev_loss']:.4g}" in text
 
 
-def test_export_csv_png_and_save_model(qtbot, tmp_path):
+def test_export_csv_png_and_save_model_act_on_the_current_run(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     run_dir = train(qtbot, win)
     metrics = load_run(run_dir).metrics
@@ -222,9 +236,18 @@ def test_export_csv_png_and_save_model(qtbot, tmp_path):
     for r, m in zip(rows, metrics):
         assert float(r["dev_loss"]) == pytest.approx(m["dev_loss"], rel=1e-12)
         assert float(r["grad_norm_2"]) == pytest.approx(m["grad_norms"][1], rel=1e-12)
+    # the PNG holds the plots and their legend only (not the smoothing slider and check boxes,
+    # not the hover line), at a readable size
+    win.curves.show_hover(3.0)
     png = tmp_path / "curves.png"
     assert win.export_curves_png(png)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = QImage(str(png))
+    plots = win.curves.plots_widget
+    assert image.width() >= 1600
+    assert image.width() / image.height() == pytest.approx(plots.width() / plots.height(), rel=0.02)
+    full = win.curves
+    assert abs(image.width() / image.height() - full.width() / full.height()) > 0.02  # not the whole view
+    assert all(line.isVisible() for line in win.curves._cross_lines)  # the hover line is back
     model = tmp_path / "model.npz"
     assert win.save_model(model)
     assert model.read_bytes() == (Path(run_dir) / "model.npz").read_bytes()
@@ -236,9 +259,9 @@ def test_evaluate_on_test_only_when_asked(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     run_dir = train(qtbot, win)
     assert "test_acc" not in load_run(run_dir).summary  # never looked at by training
-    win.runs.select(run_dir)
     asked = []
     win._ask = lambda title, text: asked.append(text) or False  # the user says no
+    assert win.runs.evaluate_button.isEnabled()
     qtbot.mouseClick(win.runs.evaluate_button, Qt.MouseButton.LeftButton)
     assert asked and "leaks it into your choices" in asked[0]
     assert "test_acc" not in load_run(run_dir).summary
@@ -247,11 +270,21 @@ def test_evaluate_on_test_only_when_asked(qtbot, tmp_path):
         qtbot.mouseClick(win.runs.evaluate_button, Qt.MouseButton.LeftButton)
     summary = load_run(run_dir).summary
     assert blocker.args[1]["test_acc"] == pytest.approx(summary["test_acc"])
-    assert win.runs.row_texts(run_dir)["Test acc"] == f"{summary['test_acc']:.4f}"
+    assert win.runs_model.row_texts(run_dir)["Test acc"] == f"{summary['test_acc']:.4f}"
     assert f"{summary['test_acc']:.4f}" in win.runs.test_label.text()
 
 
-def test_diverged_run_is_reported_in_the_window(qtbot, tmp_path):
+def test_evaluate_on_test_is_disabled_for_a_run_without_a_test_set(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, {"data": {"split": [0.7, 0.3]}})
+    train(qtbot, win)
+    button = win.runs.evaluate_button
+    assert not button.isEnabled()
+    assert "no test set" in button.toolTip()
+    assert win.evaluate_test(confirm=False) is False  # the menu action says why too
+    assert "no test set" in win.last_error
+
+
+def test_a_diverged_run_is_reported_and_never_stretches_the_next_runs_axes(qtbot, tmp_path):
     win = make_window(
         qtbot,
         tmp_path,
@@ -261,20 +294,38 @@ def test_diverged_run_is_reported_in_the_window(qtbot, tmp_path):
             "training": {"epochs": 20, "batch_size": 32},
         },
     )
-    run_dir = train(qtbot, win)
-    summary = load_run(run_dir).summary
+    diverged = train(qtbot, win)
+    summary = load_run(diverged).summary
     assert summary["stop_reason"] == "diverged"
-    assert "diverged" in win.banner_text().lower()
     assert summary["message"] and summary["message"] in win.banner_text()
-    assert win.run_status.text() == "diverged"
-    assert win.runs.row_texts(run_dir)["Stop"] == "diverged"
-    assert len(win.curves.epochs()) < 20
+    assert win.run_status.text().endswith(": diverged")
+    assert win.runs_model.row_texts(diverged)["Status"] == "diverged"
+    # the diagnosis talks about optimization, not network size
+    assert win.diagnosis.diagnosis.verdict_code == "diverged"
+    assert (
+        "lower_lr" in win.diagnosis.diagnosis.advice
+        and "bigger_network" not in win.diagnosis.diagnosis.advice
+    )
+    # a sane run next: its axes fit it, whatever the diverged overlay holds
+    win.state.update_values({"optimizer.name": "adam", "optimizer.lr": 0.01, "model.init": "he",
+                             "model.init_scale": 1.0, "training.epochs": 8})  # fmt: skip
+    sane = train(qtbot, win)
+    assert win.session.current_key == sane and win.curves.overlay_visible(diverged)
+    metrics = load_run(sane).metrics
+    losses = [m[k] for m in metrics for k in ("train_loss", "dev_loss")]
+    (x0, x1), (y0, y1) = win.curves.loss_plot.getPlotItem().getViewBox().viewRange()
+    assert x1 <= 8 * 1.5 and x0 >= -2  # the x axis is this run's 8 epochs, not the overlay's
+    assert y1 <= max(losses) + 2 * (max(losses) - min(losses)) and y0 <= min(losses)
+    (_, _), (w0, w1) = win.curves.weight_plot.getPlotItem().getViewBox().viewRange()
+    norms = [m["weight_norm"] for m in metrics]
+    assert w1 <= max(norms) + 2 * (max(norms) - min(norms))
 
 
 def test_human_error_spin_writes_config_and_updates_diagnosis(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     train(qtbot, win)
     spin = win.findChild(QDoubleSpinBox, "humanErrorSpin")
+    assert not win.diagnosis.human_auto.isChecked() and spin.isEnabled()  # TINY sets 0.0
     spin.selectAll()
     qtbot.keyClicks(spin, "3")
     qtbot.keyClick(spin, Qt.Key.Key_Return)
@@ -284,9 +335,16 @@ def test_human_error_spin_writes_config_and_updates_diagnosis(qtbot, tmp_path):
     assert d.avoidable_bias == pytest.approx(win.diagnosis.train_error - 0.03)
     heights = win.diagnosis.bars.opts["height"]
     np.testing.assert_allclose(heights, [3.0, 100 * win.diagnosis.train_error, 100 * win.diagnosis.dev_error])
+    # auto: the Bayes error of this generated set, explained next to the spin box
+    win.diagnosis.human_auto.setChecked(True)
+    from engine.bayes import bayes_error
+
+    assert win.state.config.diagnosis.human_error is None
+    assert win.diagnosis.diagnosis.human_error == pytest.approx(bayes_error("moons", 0.2), abs=1e-4)
+    assert "Bayes error of builtin:moons" in win.diagnosis.human_note.text()
 
 
-def test_early_stop_and_best_epoch_are_marked(qtbot, tmp_path):
+def test_early_stopped_run_shows_the_same_numbers_at_the_end_and_when_clicked_later(qtbot, tmp_path):
     win = make_window(
         qtbot,
         tmp_path,
@@ -298,41 +356,75 @@ def test_early_stop_and_best_epoch_are_marked(qtbot, tmp_path):
     )
     run_dir = train(qtbot, win)
     run = load_run(run_dir)
-    assert run.summary["stop_reason"] == "early_stopping"
+    assert run.summary["stop_reason"] == "early_stopping" and run.summary["restored_best"]
     last = run.metrics[-1]["epoch"]
-    assert last < 500
+    best = run.summary["best_epoch"]
+    assert last < 500 and best < last
     assert win.curves.stop_marker_epoch() == last
     assert all(line.isVisible() and line.value() == last for line in win.curves._stop_lines)
-    best = run.summary["best_epoch"]
     assert win.curves.best_epoch() == best
     assert all(line.isVisible() and line.value() == best for line in win.curves._best_lines)
-    # the star sits on the dev loss of the best epoch
     xs, ys = win.curves._best_symbols[0].getData()
     assert list(xs) == [best] and ys[0] == pytest.approx(run.metrics[best - 1]["dev_loss"])
-    assert win.runs.row_texts(run_dir)["Stop"] == "early_stopping"
+    assert win.runs_model.row_texts(run_dir)["Status"] == "stopped early"
+    # the diagnosis describes the restored weights, and says so
+    at_end = (
+        win.diagnosis.train_label.text(),
+        win.diagnosis.dev_label.text(),
+        win.diagnosis.epoch_label.text(),
+    )
+    assert f"epoch {best}" in at_end[2] and "restored" in at_end[2]
+    assert at_end[1] == f"{100 * (1 - run.metrics[best - 1]['dev_acc']):.2f} %"
+    # another run becomes current, then this one again: the same numbers
+    other = train(qtbot, win)
+    assert win.session.current_key == other
+    win.runs.select(run_dir)
+    assert (
+        win.diagnosis.train_label.text(),
+        win.diagnosis.dev_label.text(),
+        win.diagnosis.epoch_label.text(),
+    ) == at_end
 
 
-def test_engine_error_is_shown_and_the_window_recovers(qtbot, tmp_path, monkeypatch):
-    import engine.experiment
-
-    def broken(*args, **kwargs):
-        raise DataError("data.source: /nowhere is not a folder")
-
-    monkeypatch.setattr(engine.experiment, "run_experiment", broken)
+def test_engine_error_is_shown_and_the_window_recovers(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     shown = []
     win._show_error = shown.append  # the dialog hook
-    with qtbot.waitSignal(win.runFailed, timeout=10000):
-        qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
-    assert shown == ["Training failed: data.source: /nowhere is not a folder"]
+    prepared = win.state.prepared
+    empty = ArraySet(prepared.train.X[:0], prepared.train.y[:0])
+    broken = type(prepared)(**{**prepared.__dict__, "train": empty})
+    with qtbot.waitSignal(win.runFailed, timeout=30000):
+        assert win.start_training(data=broken)
+    assert shown == ["Training failed: the training set is empty: check data.source and data.split"]
     assert not win.is_training() and win.controls.train_button.isEnabled()
-    assert win.run_status.text() == "error"
-    monkeypatch.undo()
+    assert len(win.history) == 0 and not any((tmp_path / "runs").iterdir())  # no empty run left
     train(qtbot, win)  # the next run works
 
 
+def test_run_menu_shortcuts_pause_and_stop(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
+    actions = {a.objectName(): a for a in win.findChildren(QAction)}
+    assert actions["pauseAction"].shortcut().toString() == "Ctrl+P"
+    assert actions["stopAction"].shortcut().toString() == "Ctrl+."
+    assert actions["evaluateTestAction"].shortcut().toString() == "Ctrl+T"
+    actions["pauseAction"].trigger()  # nothing running: ignored
+    assert win.session.state == "idle"
+    win.start_training()
+    qtbot.waitUntil(lambda: live_epochs(win) >= 1, timeout=20000)
+    actions["pauseAction"].trigger()
+    assert win.session.state == "paused" and win.controls.pause_button.isChecked()
+    actions["pauseAction"].trigger()
+    assert win.session.state == "training"
+    with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
+        actions["stopAction"].trigger()
+    assert load_run(blocker.args[0]).summary["stop_reason"] == "cancelled"
+
+
+# ---------------------------------------------------------------- the curves view on its own
+
+
 def test_incremental_smoothing_matches_a_full_ema(qtbot):
-    from gui.training_view import CurvesView, ema
+    from gui.views.curves_view import CurvesView, ema
 
     view = CurvesView()
     qtbot.addWidget(view)
@@ -404,8 +496,10 @@ def _settle(qtbot, paints: dict) -> None:
             return
 
 
-def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_data(qtbot, qapp, monkeypatch):
-    from gui.training_view import PLOT_PARTS, CurvesView
+def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_run_not_the_overlays(
+    qtbot, qapp, monkeypatch
+):
+    from gui.views.curves_view import PLOT_PARTS, CurvesView
 
     paints = _count_plot_paints(monkeypatch)  # before the widgets: PySide caches overrides
     view = CurvesView()
@@ -413,7 +507,10 @@ def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_data(qtbot, 
     view.resize(1000, 700)
     view.show()
     qtbot.waitExposed(view)
-    old = [{"epoch": e, "dev_loss": 2.0 / e, "dev_acc": 0.6, "weight_norm": 2.0} for e in range(1, 61)]
+    # an overlay of a diverged run: huge finite losses and NaNs over many more epochs
+    old = [{"epoch": e, "dev_loss": 1.5e7 if e > 100 else 2.0 / e, "dev_acc": 0.6, "weight_norm": 4000.0}
+           for e in range(1, 1001)]  # fmt: skip
+    old[50]["dev_loss"] = None
     view.add_overlay("old run", old, "#17becf")
     view.begin_run()
     _settle(qtbot, paints)
@@ -434,16 +531,13 @@ def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_data(qtbot, 
             view._on_timer_timeout()
             _flush(qapp)
     qtbot.wait(50)
-    # each redraw of a plot is painted once: no second paint from auto-ranging inside the
-    # paint, no paint of the other plots
     for part in PLOT_PARTS:
         assert paints.get(names[part], 0) <= redraws[part] == 40, (part, paints, redraws)
-    # while live the view sets the ranges (no auto-range refit inside the paint) ...
     hist = view.history()
     data_y = {
-        "loss": (min(hist["train_loss"]), 2.0),  # the overlay's dev loss reaches 2.0
+        "loss": (min(hist["train_loss"]), max(hist["dev_loss"])),
         "acc": (min(hist["train_acc"] + hist["dev_acc"]), max(hist["train_acc"])),
-        "weight": (2.0, max(hist["weight_norm"])),
+        "weight": (min(hist["weight_norm"]), max(hist["weight_norm"])),
         "grad": tuple(np.log10([0.3 / 40**2, 0.3])),  # log axis: view units are log10
     }
     for part, plot in plots.items():
@@ -451,10 +545,9 @@ def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_data(qtbot, 
         assert view.follows_data(part) and not any(vb.autoRangeEnabled())
         (x0, x1), (y0, y1) = vb.viewRange()
         lo, hi = data_y[part]
-        assert x0 <= 1 and x1 >= 60 if part != "grad" else x1 >= 40  # overlay epochs too
+        assert x0 <= 1 and 40 <= x1 <= 60  # this run's epochs, not the overlay's 1000
         assert y0 <= lo and y1 >= hi, (part, (y0, y1), (lo, hi))
-        assert y1 - y0 <= 2.0 * (hi - lo), (part, (y0, y1), (lo, hi))  # and it fits them
-    # a user's zoom during the run is kept; the other plots keep following
+        assert y1 - y0 <= 2.0 * (hi - lo), (part, (y0, y1), (lo, hi))  # the overlay's 1.5e7 is ignored
     acc_vb = view.acc_plot.getPlotItem().getViewBox()
     acc_vb.scaleBy((0.5, 0.5))
     acc_vb.sigRangeChangedManually.emit([True, True])
@@ -466,62 +559,16 @@ def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_data(qtbot, 
     assert not view.follows_data("acc") and acc_vb.viewRange() == zoomed
     loss_vb = view.loss_plot.getPlotItem().getViewBox()
     assert view.follows_data("loss") and loss_vb.viewRange()[0][1] >= 100
-    # after the run pyqtgraph's auto-range is back (the user can zoom and press "A")
+    # at rest pyqtgraph's auto-range is back: it fits the run too (overlays ignore bounds)
     view.end_run()
     for part, plot in plots.items():
         assert all(plot.getPlotItem().getViewBox().autoRangeEnabled()) == (part != "acc")
-        assert not view.follows_data(part)
+    loss_vb.autoRange()
+    assert loss_vb.viewRange()[1][1] < 10 and loss_vb.viewRange()[0][1] < 200
 
 
-def test_log_and_error_toggles_during_a_live_run_keep_the_range_on_the_data(qtbot, qapp):
-    from gui.training_view import CurvesView
-
-    view = CurvesView()
-    qtbot.addWidget(view)
-    view.show()
-    view.begin_run()
-    for epoch in range(1, 31):
-        view.add_record(_LiveRec(epoch))
-    view._redraw()
-    view.log_check.setChecked(True)  # loss now in log10 view units
-    view.error_check.setChecked(True)  # accuracy shown as 1 - accuracy
-    hist = view.history()
-    (_, _), (y0, y1) = view.loss_plot.getPlotItem().getViewBox().viewRange()
-    lo, hi = np.log10(min(hist["train_loss"])), np.log10(max(hist["dev_loss"]))
-    assert view.follows_data("loss") and y0 <= lo and hi <= y1 and y1 - y0 < 2 * (hi - lo)
-    (_, _), (y0, y1) = view.acc_plot.getPlotItem().getViewBox().viewRange()
-    err = 1.0 - np.array(hist["train_acc"] + hist["dev_acc"])
-    assert y0 <= err.min() and err.max() <= y1 and y1 - y0 < 2 * np.ptp(err)
-    view.end_run()
-    assert all(view.loss_plot.getPlotItem().getViewBox().autoRangeEnabled())
-
-
-def test_diagnosis_bars_repaint_only_when_a_shown_number_changes(qtbot, qapp, monkeypatch):
-    from gui.diagnosis_panel import DiagnosisPanel
-
-    paints = _count_plot_paints(monkeypatch)  # before the widgets: PySide caches overrides
-    panel = DiagnosisPanel(ExperimentState(from_dict(TINY)))
-    qtbot.addWidget(panel)
-    panel.show()
-    qtbot.waitExposed(panel)
-    _settle(qtbot, paints)
-    paints.clear()
-    panel.set_errors(0.2, 0.3)
-    _flush(qapp)
-    assert paints.get("diagnosisBars", 0) == 1  # one paint, not a second one for the new range
-    for i in range(10):  # live updates whose numbers are the same at the shown precision
-        panel.set_errors(0.2 + 1e-8 * i, 0.3)
-        _flush(qapp)
-    assert paints.get("diagnosisBars", 0) == 1
-    panel.set_errors(0.19, 0.28)
-    _flush(qapp)
-    assert paints.get("diagnosisBars", 0) == 2
-    np.testing.assert_allclose(panel.bars.opts["height"], [0.0, 19.0, 28.0])
-    assert panel.bias_text.toPlainText() == "bias 19.0" and panel.var_text.toPlainText() == "var 9.0"
-
-
-def test_gradient_curves_are_reused_by_the_next_run(qtbot):
-    from gui.training_view import CurvesView
+def test_gradient_curves_are_reused_by_the_next_run_and_named_in_the_title(qtbot):
+    from gui.views.curves_view import CurvesView
 
     view = CurvesView()
     qtbot.addWidget(view)
@@ -530,31 +577,53 @@ def test_gradient_curves_are_reused_by_the_next_run(qtbot):
     view.end_run()
     items = view.grad_items()
     assert len(items) == 2
-    view.begin_run()  # same items (no new legend rows), emptied until the first record
+    assert (
+        "━1" in view.grad_plot.getPlotItem().titleLabel.text
+        and "━2" in view.grad_plot.getPlotItem().titleLabel.text
+    )
+    view.begin_run()
     assert view.grad_items() == items and all(len(i.getData()[0] or ()) == 0 for i in items)
     rec = _LiveRec(1)
     rec.grad_norms = (0.5,)  # a network with one layer fewer
     view.add_record(rec)
     view.end_run()
     assert view.grad_items() == items[:1]
-    assert len(view.grad_plot.getPlotItem().legend.items) == 1
+    assert "━2" not in view.grad_plot.getPlotItem().titleLabel.text
     np.testing.assert_allclose(10 ** items[0].getData()[1], [0.5])
+    # no legend inside any plot: legends never cover curves
+    for plot in (view.loss_plot, view.acc_plot, view.weight_plot, view.grad_plot):
+        assert plot.getPlotItem().legend is None
 
 
-def test_run_menu_shortcuts_pause_and_stop(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path, {"training": {"epochs": 5000}})
-    actions = {a.objectName(): a for a in win.findChildren(QAction)}
-    assert actions["pauseAction"].shortcut().toString() == "Ctrl+P"
-    assert actions["stopAction"].shortcut().toString() == "Ctrl+."
-    assert actions["evaluateTestAction"].shortcut().toString() == "Ctrl+T"
-    actions["pauseAction"].trigger()  # nothing running: ignored
-    assert not win.worker.is_paused()
-    win.start_training()
-    qtbot.waitUntil(lambda: len(win.curves.epochs()) >= 1, timeout=20000)
-    actions["pauseAction"].trigger()
-    assert win.worker.is_paused() and win.controls.pause_button.isChecked()
-    actions["pauseAction"].trigger()
-    assert not win.worker.is_paused()
-    with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
-        actions["stopAction"].trigger()
-    assert load_run(blocker.args[0]).summary["stop_reason"] == "cancelled"
+def test_diagnosis_bars_repaint_only_when_a_shown_number_changes(qtbot, qapp, monkeypatch, tmp_path):
+    from gui.views.diagnosis_view import DiagnosisView
+
+    paints = _count_plot_paints(monkeypatch)  # before the widgets: PySide caches overrides
+    history = RunHistory()
+    session = TrainingSession(history, tmp_path)
+    state = ExperimentState(from_dict(TINY))
+    view = DiagnosisView(session, state)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    history.add(RunInfo(key=str(tmp_path / "r"), name="r", config=state.config, live=True))
+    session.set_current(str(tmp_path / "r"))
+    _settle(qtbot, paints)
+    paints.clear()
+
+    def epoch(e, train_acc, dev_acc):
+        history.append_records(
+            str(tmp_path / "r"), [{"epoch": e, "train_acc": train_acc, "dev_acc": dev_acc}]
+        )
+        _flush(qapp)
+
+    epoch(1, 0.8, 0.7)
+    assert paints.get("diagnosisBars", 0) == 1  # one paint, not a second one for the new range
+    for i in range(10):  # live updates whose numbers are the same at the shown precision
+        epoch(2 + i, 0.8 - 1e-8 * i, 0.7)
+    assert paints.get("diagnosisBars", 0) == 1
+    epoch(20, 0.81, 0.72)
+    assert paints.get("diagnosisBars", 0) == 2
+    np.testing.assert_allclose(view.bars.opts["height"], [0.0, 19.0, 28.0])
+    assert [t.toPlainText() for t in view.bar_texts] == ["0.0", "19.0", "28.0"]
+    assert "epoch 20 (training)" in view.epoch_label.text()

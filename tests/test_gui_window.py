@@ -210,12 +210,13 @@ def test_main_py_shows_the_window_quickly(tmp_path):
 
 
 def test_screenshot_option_trains_the_demo_and_writes_the_window_png(tmp_path):
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-    )
+    # as the README promises: no display and no QT_QPA_PLATFORM (the option selects offscreen)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "XDG_SESSION_TYPE"}
+    }
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"))
     shot = tmp_path / "window.png"
     out = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), "--screenshot", str(shot)],

@@ -58,9 +58,11 @@ def test_unusable_folders_raise_data_error_naming_the_folder(tmp_path, layout, m
 def test_missing_source(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_source(str(tmp_path / "nope"))
-    (tmp_path / "x.csv").write_text("1,2\n")
-    with pytest.raises(DataError, match="npz"):
-        load_source(str(tmp_path / "x.csv"))
+    (tmp_path / "x.txt").write_text("1,2\n")
+    with pytest.raises(
+        DataError, match=r"x.txt: a file source must be an .npz .*, a .csv .* or a .parquet file"
+    ):
+        load_source(str(tmp_path / "x.txt"))
 
 
 def test_presplit_folders_used_as_given(tmp_path):

@@ -262,7 +262,7 @@ def test_train_and_test_folders_without_dev_train_and_save_the_carved_split(tmp_
     _image_folder(root / "train", 80, 10)  # 10 cats, 10 dogs
     _image_folder(root / "test", 120, 3)  # 3 cats, 3 dogs
     cfg = cfg_of(source=str(root), image_size=[8, 8], split=[0.7, 0.3])
-    cfg.training.epochs = 1
+    cfg = cfg.replace(**{"training.epochs": 1})
     prep = prepare_data(cfg)
     assert (len(prep.train), len(prep.dev), len(prep.test)) == (14, 6, 6)
     np.testing.assert_array_equal(np.bincount(prep.dev.y), [3, 3])

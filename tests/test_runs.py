@@ -26,9 +26,12 @@ SUMMARY_KEYS = {
     "final_metrics",
     "weights_epoch",
     "restored_best",
+    "human_error_source",
+    "n_test_available",
     "human_error",
     "diagnosis",
     "notes",
+    "warnings",
     "total_seconds",
 }
 
@@ -87,6 +90,7 @@ def test_run_directory_files(finished_run):
     assert summary["final_metrics"] == records[-1].metrics_dict()
     assert summary["best_metrics"]["epoch"] == summary["best_epoch"]
     assert summary["human_error"] == 0.01
+    assert summary["warnings"] == []  # a run that learned: nothing to warn about
     diag = summary["diagnosis"]
     assert diag["train_error"] == pytest.approx(1 - records[-1].train_acc)
     assert diag["avoidable_bias"] == pytest.approx(1 - records[-1].train_acc - 0.01)
@@ -254,7 +258,10 @@ def test_load_run_tolerates_a_run_in_progress(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(line + "\n" + line[:10])  # second line cut mid-write
     run = load_run(tmp_path)
     assert run.summary is None
-    assert run.metrics == [{"epoch": 1, "train_loss": 0.5}]
+    # read back with every documented key: the missing ones as null (grad_norms as [])
+    expected = dict.fromkeys(METRIC_KEYS)
+    expected.update(epoch=1, train_loss=0.5, grad_norms=[])
+    assert run.metrics == [expected]
     (tmp_path / "metrics.jsonl").write_text("{broken\n" + line + "\n")
     with pytest.raises(DataError, match="line 1"):
         load_run(tmp_path)

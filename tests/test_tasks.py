@@ -61,7 +61,10 @@ def test_input_errors_keep_their_message_and_cancel_aborts(qtbot):
 
     with qtbot.waitSignal(runner.errored, timeout=5000) as blocker:
         runner.start(crash)
-    assert blocker.args[0].startswith("Unexpected error: ZeroDivisionError: boom")
+    message = blocker.args[0]
+    # said in words first (no "Unexpected error: <Type>"), with the exception's text and details
+    assert message.startswith("It stopped because of an internal error (boom).")
+    assert "ZeroDivisionError" in message.split("\n\n", 1)[1]
 
     def cancelled(ctx):
         raise Cancelled()

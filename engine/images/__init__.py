@@ -1,5 +1,7 @@
-"""Image data: sources (folders, pre-split folders, .npz, MNIST, CIFAR-10, builtin:shapes),
-decoding, the disk cache, the parallel loader, reports, statistics and previews."""
+"""Image data: sources (folders, pre-split folders, .npz, MNIST, CIFAR-10, CSV manifests,
+CSVs of pixels, Parquet, builtin:shapes), decoding, the disk cache, the parallel loader,
+reports, statistics and previews. Every file is untrusted: see limits (sizes checked before
+allocating), unpickle (CIFAR), walk (links and unreadable entries) and engine.text.printable."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ The functions here are top-level so a process pool ("spawn"/"forkserver") can im
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -98,25 +99,43 @@ def _to_8bit(im: Image.Image) -> Image.Image:
 
 
 def decode_image(
-    path: str | os.PathLike, image_size: tuple[int, int], color: str
+    path: str | os.PathLike | bytes, image_size: tuple[int, int], color: str
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Decode ``path`` to uint8 ``(H, W, C)`` (C = 3 for rgb, 1 for gray).
+
+    ``path`` is a file name (``str`` or path-like), or ``bytes`` holding an encoded image
+    (an image cell of a Parquet file); the two are never confused because file names are
+    always passed as ``str``.
 
     Returns the array and the original ``(height, width)`` (after EXIF orientation).
     Raises :class:`SkipImage` with a short reason for any file that cannot be used.
     """
     height, width = int(image_size[0]), int(image_size[1])
     n_ch = channels(color)
-    try:
-        if os.path.getsize(path) == 0:
+    if isinstance(path, (bytes, bytearray, memoryview)):  # an encoded image held in memory (Parquet)
+        if len(path) == 0:
+            raise SkipImage("empty image (0 bytes)")
+        fh = io.BytesIO(path)
+    else:
+        # open it ourselves, so an unreadable file is called that and not "corrupt"
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed by the with below
+            empty = os.fstat(fh.fileno()).st_size == 0
+        except OSError as exc:
+            raise SkipImage(f"cannot read file ({exc.strerror or exc})") from None
+        if empty:
+            fh.close()
             raise SkipImage("empty file (0 bytes)")
-    except OSError as exc:
-        raise SkipImage(f"cannot read file ({exc.strerror or exc})") from None
+    with fh:
+        return _decode_open(fh, height, width, n_ch)
+
+
+def _decode_open(fh, height: int, width: int, n_ch: int) -> tuple[np.ndarray, tuple[int, int]]:
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: treat it as an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(fh) as im:
                 pixels = im.width * im.height
                 # belt and braces: catch_warnings is process-global, so check the size too
                 if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
@@ -147,6 +166,8 @@ def decode_image(
     except UnidentifiedImageError:
         raise SkipImage("not a readable image (unknown or corrupt format)") from None
     except OSError as exc:
+        if exc.errno is not None:  # the operating system failed to read it (EIO, EACCES, ...)
+            raise SkipImage(f"cannot read file ({exc.strerror or exc})") from None
         text = str(exc)
         if "truncated" in text:
             raise SkipImage("truncated image") from None
@@ -176,7 +197,8 @@ def _short(text: str, limit: int = 80) -> str:
 def decode_chunk(
     paths: list[str], image_size: tuple[int, int], color: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, str]]]:
-    """Decode a chunk of files (the unit of work of the parallel loader).
+    """Decode a chunk of files (the unit of work of the parallel loader); an item may also
+    be ``bytes`` holding an encoded image (see :func:`decode_image`).
 
     Returns ``(X, ok, sizes, failed)``: X uint8 ``(k, H, W, C)`` of the decoded files, ok
     int64 ``(k,)`` their positions in ``paths``, sizes int64 ``(k, 2)`` original (h, w),

@@ -13,6 +13,11 @@ and every pool's workers are forked warm: measured pool start-up 0.05 s, against
 Elsewhere ``spawn``. If the pool breaks (a worker killed, an unimportable ``__main__``), the
 remaining chunks are decoded in-process. Jobs below ``SMALL_JOB`` files are decoded
 in-process because a pool costs more than it saves there.
+
+Lifetime: workers die with the process that started them, whatever ends it (``kill -9``
+included), and ignore SIGINT/SIGHUP sent to the whole process group: see
+:mod:`engine.lifeline`, the pool's initializer. Without it a killed RegLab left the fork
+server, the resource tracker and the workers alive, holding its stdout and stderr open.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy as np
 
 from engine.errors import Cancelled
 from engine.images.decode import channels, decode_chunk
+from engine.lifeline import watch_parent
 
 SMALL_JOB = 200  # below this many files decode in-process
 MAX_WORKERS = 2  # measured: 2 processes on the 2-core target; more only adds contention here
@@ -164,8 +170,11 @@ def _make_executor(mode: str, workers: int) -> Executor:
     if ctx.get_start_method() == "forkserver":
         # the fork server imports NumPy and Pillow once; every worker forked from it starts
         # warm (only effective when this process starts the server, which is the usual case)
-        ctx.set_forkserver_preload(["engine.images.decode"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        ctx.set_forkserver_preload(["engine.images.decode", "engine.lifeline"])
+    # every worker exits when this process does (see engine.lifeline)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=watch_parent, initargs=(os.getpid(),)
+    )
 
 
 def _run_pool(

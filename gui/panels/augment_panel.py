@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import ConfigError, from_dict
-from gui.panels.widgets import ERROR_STYLE, ImageGrid, hint_label
+from gui.panels.widgets import ERROR_STYLE, ImageGrid, configure_spin, hint_label
 from gui.state import ExperimentState
 from gui.tasks import TaskRunner
 
@@ -32,18 +32,14 @@ N_VARIANTS = 11  # + the original = a 4×3 grid
 DEBOUNCE_MS = 100
 
 
-def _dspin(
-    name: str, lo: float, hi: float, step: float, decimals: int = 2, suffix: str = ""
-) -> QDoubleSpinBox:
+def _dspin(name: str, path: str, step: float, suffix: str = "") -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
-    spin.setObjectName(name)
-    spin.setRange(lo, hi)
     spin.setSingleStep(step)
-    spin.setDecimals(decimals)
+    spin.setDecimals(0)
     spin.setKeyboardTracking(False)
     if suffix:
         spin.setSuffix(suffix)
-    return spin
+    return configure_spin(spin, path, name=name)
 
 
 class AugmentPanel(QWidget):
@@ -69,28 +65,26 @@ class AugmentPanel(QWidget):
         self.spatial_box = QGroupBox("Spatial")
         sform = QFormLayout(self.spatial_box)
         sform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.hflip_spin = _dspin("hflipSpin", 0, 1, 0.1)
+        self.hflip_spin = _dspin("hflipSpin", "augment.hflip", 0.1)
         self.hflip_spin.setToolTip("Probability of mirroring left-right")
         sform.addRow("Horizontal flip p", self.hflip_spin)
-        self.vflip_spin = _dspin("vflipSpin", 0, 1, 0.1)
+        self.vflip_spin = _dspin("vflipSpin", "augment.vflip", 0.1)
         self.vflip_spin.setToolTip("Probability of mirroring top-bottom")
         sform.addRow("Vertical flip p", self.vflip_spin)
-        self.rotate_spin = _dspin("rotateSpin", 0, 180, 5, 1, " °")
+        self.rotate_spin = _dspin("rotateSpin", "augment.rotate_deg", 5, " °")
         self.rotate_spin.setToolTip("Rotation drawn uniformly in ± this many degrees")
         sform.addRow("Rotation ±", self.rotate_spin)
-        self.zoom_min_spin = _dspin("zoomMinSpin", 0.1, 4.0, 0.05)
-        self.zoom_max_spin = _dspin("zoomMaxSpin", 0.1, 4.0, 0.05)
+        self.zoom_min_spin = _dspin("zoomMinSpin", "augment.zoom[0]", 0.05)
+        self.zoom_max_spin = _dspin("zoomMaxSpin", "augment.zoom[1]", 0.05)
         zoom_row = QHBoxLayout()
         zoom_row.addWidget(self.zoom_min_spin)
         zoom_row.addWidget(hint_label("to"))
         zoom_row.addWidget(self.zoom_max_spin)
         sform.addRow("Zoom ×", zoom_row)
-        self.translate_spin = _dspin("translateSpin", 0, 0.5, 0.05)
+        self.translate_spin = _dspin("translateSpin", "augment.translate", 0.05)
         self.translate_spin.setToolTip("Shift drawn in ± this fraction of width and height")
         sform.addRow("Translate ±", self.translate_spin)
-        self.crop_pad_spin = QSpinBox()
-        self.crop_pad_spin.setObjectName("cropPadSpin")
-        self.crop_pad_spin.setRange(0, 64)
+        self.crop_pad_spin = configure_spin(QSpinBox(), "augment.crop_padding", name="cropPadSpin")
         self.crop_pad_spin.setSuffix(" px")
         self.crop_pad_spin.setKeyboardTracking(False)
         self.crop_pad_spin.setToolTip("Pad by this many pixels, then crop back at a random offset")
@@ -100,13 +94,13 @@ class AugmentPanel(QWidget):
         self.pixel_box = QGroupBox("Pixel")
         pform = QFormLayout(self.pixel_box)
         pform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.noise_spin = _dspin("noiseSpin", 0, 1, 0.01, 3)
+        self.noise_spin = _dspin("noiseSpin", "augment.noise_std", 0.01)
         self.noise_spin.setToolTip("Gaussian noise σ on the 0..1 pixel scale")
         pform.addRow("Noise σ", self.noise_spin)
-        self.brightness_spin = _dspin("brightnessSpin", 0, 1, 0.05)
+        self.brightness_spin = _dspin("brightnessSpin", "augment.brightness", 0.05)
         self.brightness_spin.setToolTip("Adds a value drawn in ± this (0..1 pixel scale)")
         pform.addRow("Brightness ±", self.brightness_spin)
-        self.contrast_spin = _dspin("contrastSpin", 0, 1, 0.05)
+        self.contrast_spin = _dspin("contrastSpin", "augment.contrast", 0.05)
         self.contrast_spin.setToolTip("Scales around the image mean by a factor in [1 − c, 1 + c]")
         pform.addRow("Contrast ±", self.contrast_spin)
         root.addWidget(self.pixel_box)
@@ -330,7 +324,7 @@ class AugmentPanel(QWidget):
         image = self.current_image()
         if image is None or self.problems():
             return
-        cfg = self._state.config.copy().augment  # the worker gets its own copy
+        cfg = self._state.config.augment  # immutable: safe to hand to the worker
         seed = self._seed
 
         def job(ctx):

@@ -10,13 +10,11 @@ per-class counts are computed live with ``engine.prepare.set_counts`` (cheap, GU
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,13 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import BUILTIN_2D, BUILTIN_IMAGES, SPLIT_PRESETS, DataConfig, ExperimentConfig
-from engine.dataset import PreparedData, SourceData
-from engine.errors import DataError, InputError
+from engine.config import BUILTIN_2D, BUILTIN_IMAGES, SPLIT_PRESETS, ConfigError, field_spec
+from engine.dataset import SourceData
+from engine.errors import DataError
+from gui.models.data_session import DataSession, source_views
 from gui.panels.dialogs import SkippedFilesDialog
-from gui.panels.widgets import ERROR_STYLE, WARN_STYLE, ImageGrid, hint_label
+from gui.panels.widgets import ERROR_STYLE, WARN_STYLE, ImageGrid, configure_spin, hint_label, mark_field
 from gui.state import ExperimentState
-from gui.tasks import TaskRunner
 
 BUILTINS = (*BUILTIN_2D, *BUILTIN_IMAGES)
 CUSTOM = "Custom"
@@ -51,22 +49,8 @@ MISMATCH_TEXT = (
     "Dev and test come from different sources. Dev and test should come from the same "
     "distribution — the one you care about doing well on; training data may differ."
 )
-_PREPARE_ONLY = ("split", "stratify", "normalize")  # data fields that need no reload
 _N_CLASSES_SOURCES = ("spiral", "blobs", "shapes")  # built-ins whose class count is configurable
 _SET_NAMES = ("train", "dev", "test")
-_MAX_SCATTER = 2000
-_MAX_NORM_IMAGES = 400
-_DEBOUNCE_MS = 250
-
-
-def load_key(data: DataConfig) -> str:
-    """Everything that decides what load_sources returns."""
-    d = {k: v for k, v in dataclasses.asdict(data).items() if k not in _PREPARE_ONLY}
-    return json.dumps(d, sort_keys=True)
-
-
-def prepare_key(data: DataConfig) -> str:
-    return json.dumps(dataclasses.asdict(data), sort_keys=True)
 
 
 def builtin_name(source: str | None) -> str | None:
@@ -79,79 +63,21 @@ def _class_colors(n: int) -> list:
     return [pg.intColor(i, hues=max(n, 1), values=1, maxValue=220) for i in range(n)]
 
 
-# ---------------------------------------------------------------- worker-side helpers (no Qt widgets)
-
-
-def _prepare(cfg: ExperimentConfig, sources: dict[str, SourceData]) -> tuple[PreparedData | None, str | None]:
-    from engine.prepare import prepare_from_sources
-
-    try:
-        return prepare_from_sources(cfg, sources), None
-    except InputError as exc:
-        return None, str(exc)
-
-
-def _source_views(sources: dict[str, SourceData]) -> dict:
-    """Thumbnails per class (images) or a subsample of points (2-D) of the main source."""
-    main = sources["main"]
-    rng = np.random.default_rng(0)
-    if main.is_image:
-        per_class = 4 if len(main.classes) <= 8 else 2
-        try:
-            from engine.images import preview_images
-
-            thumbs = preview_images(main, per_class, rng)
-        except ImportError:  # engine.images not finished yet: the first images of each class
-            thumbs = {
-                name: main.X[np.flatnonzero(main.y == c)[:per_class]] for c, name in enumerate(main.classes)
-            }
-        return {"thumbnails": thumbs}
-    X = np.asarray(main.X)
-    idx = (
-        np.arange(len(X))
-        if len(X) <= _MAX_SCATTER
-        else np.sort(rng.choice(len(X), _MAX_SCATTER, replace=False))
-    )
-    return {"points": (X[idx, :2].astype(np.float64), main.y[idx])}
-
-
-def _norm_views(prepared: PreparedData | None) -> dict | None:
-    """Before/after views of the training split: per-channel pixel histograms or 2-D points."""
-    if prepared is None or len(prepared.train) == 0:
-        return None
-    from engine.normalization import apply_standardizer, feature_matrix
-
-    X, y = prepared.train.X, prepared.train.y
-    rng = np.random.default_rng(0)
-    limit = _MAX_NORM_IMAGES if prepared.is_image else _MAX_SCATTER
-    if len(X) > limit:
-        idx = np.sort(rng.choice(len(X), limit, replace=False))
-        X, y = X[idx], y[idx]
-    before = feature_matrix(X)
-    after = apply_standardizer(before, prepared.norm_mean, prepared.norm_std)
-    if not prepared.is_image:
-        return {"kind": "points", "before": before[:, :2], "after": after[:, :2], "y": y}
-    c = prepared.input_shape[2]
-    hist_before, hist_after = [], []
-    for ch in range(c):
-        b = before[:, ch::c].ravel()
-        a = after[:, ch::c].ravel()
-        hist_before.append(np.histogram(b, bins=40, range=(0.0, 1.0)))
-        lo, hi = float(np.min(a)), float(np.max(a))
-        hist_after.append(np.histogram(a, bins=40, range=(lo, hi if hi > lo else lo + 1.0)))
-    return {"kind": "hist", "before": hist_before, "after": hist_after, "channels": c}
-
-
 class DataPanel(QWidget):
     """Choose and load the data, set the split and normalization, and see what was loaded.
+
+    problemsChanged: what :meth:`problems` returns may have changed (a split being typed).
 
     error_dialog(message) shows load/prepare errors (a QMessageBox by default; tests pass
     their own callable). autoload loads the configured source when the state has none.
     """
 
+    problemsChanged = Signal()
+
     def __init__(
         self,
         state: ExperimentState,
+        session: DataSession | None = None,
         parent: QWidget | None = None,
         *,
         error_dialog: Callable[[str], None] | None = None,
@@ -162,18 +88,10 @@ class DataPanel(QWidget):
         self._state = state
         self._updating = False
         self._error_dialog = error_dialog or self._message_box
-        self._loaded_key: str | None = None  # load_key of state.sources
-        self._prepared_key: str | None = None  # prepare_key of state.prepared / prepare_error
-        self._loaded_data: DataConfig | None = None  # data config of state.sources
-        self._loading_key: str | None = None
-        self._preparing_key: str | None = None
-        self._load_error: str | None = None  # loading failed and no earlier data is loaded
-        self._failed_message: str | None = None  # loading failed; the earlier data stays in use
-        self._attempted_key: str | None = None  # load_key of the last load started
         self._split_written: list[float] | None = None
+        self._edit_error: str | None = None  # an edit the config refused (shown, not applied)
         self.skipped: list[dict] = []
         self.skipped_dialog: SkippedFilesDialog | None = None
-        self.views: dict = {}
 
         root = QVBoxLayout(self)
         root.setContentsMargins(4, 4, 4, 4)
@@ -184,28 +102,21 @@ class DataPanel(QWidget):
         root.addWidget(self._build_norm_group())
         root.addStretch(1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(_DEBOUNCE_MS)
-        self._timer.timeout.connect(self._reconcile)
-        self._load_runner = TaskRunner(self)
-        self._load_runner.progressed.connect(self._on_load_progressed)
-        self._load_runner.finished.connect(self._on_load_finished)
-        self._load_runner.errored.connect(self._on_load_errored)
-        self._load_runner.aborted.connect(self._on_load_aborted)
-        self._prepare_runner = TaskRunner(self)
-        self._prepare_runner.finished.connect(self._on_prepare_finished)
-        self._prepare_runner.errored.connect(self._on_prepare_errored)
-
-        if state.sources:  # data loaded by someone else: assume it matches the config
-            self._loaded_key = load_key(state.config.data)
-            self._prepared_key = prepare_key(state.config.data)
-            self._loaded_data = dataclasses.replace(state.config.data)
+        owns_session = session is None
+        self.session = session if session is not None else DataSession(state, self, autoload=False)
+        self.session.loadStarted.connect(self._on_session_load_started)
+        self.session.loadProgressed.connect(self._on_session_load_progressed)
+        self.session.loadEnded.connect(self._on_session_load_ended)
+        self.session.statusChanged.connect(self._on_session_status_changed)
+        self.session.errorOccurred.connect(lambda message: self._error_dialog(message))
+        self.session.problemsChanged.connect(self._show_errors)
         state.configChanged.connect(self._on_state_config_changed)
         state.dataChanged.connect(self._on_state_data_changed)
         self.refresh()
         self._on_state_data_changed()
-        if autoload and not state.sources:
+        if self.session.is_loading():  # started before this view existed
+            self._on_session_load_started(state.config.data.source)
+        elif owns_session and autoload and not state.sources:
             self.load()
 
     # ------------------------------------------------------------ building
@@ -215,7 +126,7 @@ class DataPanel(QWidget):
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.builtin_combo = QComboBox()
-        self.builtin_combo.setObjectName("builtinCombo")
+        mark_field(self.builtin_combo, "data.source", "builtinCombo")
         self.builtin_combo.addItems(list(BUILTINS))
         self.builtin_combo.setToolTip("Generated datasets: 2-D point sets, or 'shapes' images")
         self.builtin_combo.currentTextChanged.connect(self._on_builtin_combo_changed)
@@ -238,33 +149,25 @@ class DataPanel(QWidget):
         self.source_label = hint_label("", object_name="sourceLabel")
         form.addRow(self.source_label)
 
-        self.n_samples_spin = QSpinBox()
-        self.n_samples_spin.setObjectName("nSamplesSpin")
-        self.n_samples_spin.setRange(4, 200_000)
+        self.n_samples_spin = configure_spin(QSpinBox(), "data.n_samples", name="nSamplesSpin")
         self.n_samples_spin.setSingleStep(100)
         self.n_samples_spin.setKeyboardTracking(False)
         self.n_samples_spin.valueChanged.connect(lambda v: self._write(n_samples=int(v)))
         form.addRow("Samples", self.n_samples_spin)
-        self.noise_spin = QDoubleSpinBox()
-        self.noise_spin.setObjectName("dataNoiseSpin")
-        self.noise_spin.setRange(0.0, 5.0)
+        self.noise_spin = configure_spin(QDoubleSpinBox(), "data.noise", name="dataNoiseSpin")
+        self.noise_spin.setDecimals(2)
         self.noise_spin.setSingleStep(0.05)
         self.noise_spin.setKeyboardTracking(False)
         self.noise_spin.valueChanged.connect(lambda v: self._write(noise=float(v)))
         form.addRow("Noise", self.noise_spin)
-        self.n_classes_spin = QSpinBox()
-        self.n_classes_spin.setObjectName("nClassesSpin")
-        self.n_classes_spin.setRange(2, 10)
+        self.n_classes_spin = configure_spin(QSpinBox(), "data.n_classes", name="nClassesSpin")
         self.n_classes_spin.setKeyboardTracking(False)
         self.n_classes_spin.valueChanged.connect(lambda v: self._write(n_classes=int(v)))
         form.addRow("Classes", self.n_classes_spin)
 
-        self.image_h_spin = QSpinBox()
-        self.image_h_spin.setObjectName("imageHeightSpin")
-        self.image_w_spin = QSpinBox()
-        self.image_w_spin.setObjectName("imageWidthSpin")
+        self.image_h_spin = configure_spin(QSpinBox(), "data.image_size[0]", name="imageHeightSpin")
+        self.image_w_spin = configure_spin(QSpinBox(), "data.image_size[1]", name="imageWidthSpin")
         for spin in (self.image_h_spin, self.image_w_spin):
-            spin.setRange(4, 1024)
             spin.setKeyboardTracking(False)
             spin.setSuffix(" px")
             spin.valueChanged.connect(self._on_image_size_changed)
@@ -275,15 +178,12 @@ class DataPanel(QWidget):
         form.addRow("Image size (H × W)", size_row)
         self._size_row = size_row
         self.color_combo = QComboBox()
-        self.color_combo.setObjectName("colorCombo")
-        self.color_combo.addItems(["rgb", "gray"])
+        self.color_combo.addItems(list(field_spec("data.color").choices))
+        mark_field(self.color_combo, "data.color", "colorCombo")
         self.color_combo.currentTextChanged.connect(lambda t: self._write(color=t))
         form.addRow("Colour", self.color_combo)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setObjectName("dataSeedSpin")
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin = configure_spin(QSpinBox(), "data.seed", name="dataSeedSpin")
         self.seed_spin.setKeyboardTracking(False)
-        self.seed_spin.setToolTip("Seed of data generation and of the split")
         self.seed_spin.valueChanged.connect(lambda v: self._write(seed=int(v)))
         form.addRow("Data seed", self.seed_spin)
         self._source_form = form
@@ -358,10 +258,10 @@ class DataPanel(QWidget):
         form.addRow("Preset", self.preset_combo)
         self.frac_spins: list[QDoubleSpinBox] = []
         row = QHBoxLayout()
-        for name, label in (("trainFracSpin", "train"), ("devFracSpin", "dev"), ("testFracSpin", "test")):
-            spin = QDoubleSpinBox()
-            spin.setObjectName(name)
-            spin.setRange(0.0, 1.0)
+        for i, (name, label) in enumerate(
+            (("trainFracSpin", "train"), ("devFracSpin", "dev"), ("testFracSpin", "test"))
+        ):
+            spin = configure_spin(QDoubleSpinBox(), f"data.split[{i}]", name=name)
             spin.setDecimals(3)
             spin.setSingleStep(0.05)
             spin.setKeyboardTracking(False)
@@ -371,7 +271,7 @@ class DataPanel(QWidget):
             row.addWidget(spin)
         form.addRow("train / dev / test", row)
         self.stratify_check = QCheckBox("Stratify (keep class proportions in every set)")
-        self.stratify_check.setObjectName("stratifyCheck")
+        mark_field(self.stratify_check, "data.stratify", "stratifyCheck")
         self.stratify_check.toggled.connect(lambda b: self._write(stratify=bool(b)))
         form.addRow(self.stratify_check)
         self.split_problem_label = hint_label("", ERROR_STYLE, "splitProblemLabel")
@@ -407,7 +307,7 @@ class DataPanel(QWidget):
 
     def _source_row(self, form: QFormLayout, label: str, prefix: str, field: str):
         edit = QLineEdit()
-        edit.setObjectName(f"{prefix}Edit")
+        mark_field(edit, f"data.{field}", f"{prefix}Edit")
         edit.setPlaceholderText(f"none: {label.lower()} comes from the split")
         edit.editingFinished.connect(lambda: self._on_separate_edited(field, edit))
         button = QPushButton("…")
@@ -431,7 +331,7 @@ class DataPanel(QWidget):
         box = QGroupBox("Input normalization")
         lay = QVBoxLayout(box)
         self.normalize_check = QCheckBox("Standardize: subtract the training mean, divide by the std")
-        self.normalize_check.setObjectName("normalizeCheck")
+        mark_field(self.normalize_check, "data.normalize", "normalizeCheck")
         self.normalize_check.toggled.connect(lambda b: self._write(normalize="standard" if b else "none"))
         lay.addWidget(self.normalize_check)
         row = QHBoxLayout()
@@ -476,7 +376,6 @@ class DataPanel(QWidget):
     def _on_state_config_changed(self, section: str) -> None:
         if section in ("data", "all"):
             self.refresh()
-            self._timer.start()
         if section == "all":
             self._update_split_view()
 
@@ -527,8 +426,16 @@ class DataPanel(QWidget):
     # ------------------------------------------------------------ widgets -> config
 
     def _write(self, **fields) -> None:
-        if not self._updating:
+        if self._updating:
+            return
+        try:
             self._state.update("data", **fields)
+        except ConfigError as exc:  # e.g. a typed source that names no dataset: say so, keep the config
+            self._edit_error = str(exc)
+            self.refresh()
+        else:
+            self._edit_error = None
+        self._show_errors()
 
     def _on_builtin_combo_changed(self, name: str) -> None:
         if name:
@@ -598,174 +505,54 @@ class DataPanel(QWidget):
         if self._fraction_problem() is None:
             self._write_split(fr)
         self._update_split_view()
+        self.problemsChanged.emit()
 
     def _write_split(self, split: list[float]) -> None:
         self._split_written = list(split)
         self._write(split=list(split))
         self._update_split_view()
 
-    # ------------------------------------------------------------ loading and preparing
+    # ------------------------------------------------------------ loading (the session does it)
 
     def load(self) -> None:
-        """Load the configured sources in the background, then prepare the split."""
-        cfg = self._state.config.copy()
-        self._loading_key = load_key(cfg.data)
-        self._attempted_key = self._loading_key
-        self._load_error = None
-        self._failed_message = None
-
-        def job(ctx):
-            from engine.prepare import load_sources
-
-            sources = load_sources(cfg.data, progress=lambda d, t: ctx.progress((d, t)), cancel=ctx.cancelled)
-            if ctx.cancelled():
-                return None
-            prepared, error = _prepare(cfg, sources)
-            return {
-                "cfg": cfg,
-                "sources": sources,
-                "prepared": prepared,
-                "error": error,
-                "views": _source_views(sources),
-                "norm": _norm_views(prepared),
-            }
-
-        self.load_progress.setRange(0, 0)  # busy until the first progress report
-        self.load_progress.setFormat(f"loading {cfg.data.source} …")
-        self.load_progress.setVisible(True)
-        self.cancel_button.setVisible(True)
-        self.status_label.setText(f"Loading {cfg.data.source} …")
-        self._load_runner.start(job)
+        self.session.load()
 
     def is_loading(self) -> bool:
-        return self._load_runner.is_running() or self._loading_key is not None
+        return self.session.is_loading()
 
     def cancel_load(self) -> None:
-        """Stop the running load; the previously loaded data stays (and its settings return)."""
-        if self._loading_key is None:
-            return
-        self._load_runner.cancel()
-        self._on_load_aborted()
+        self.session.cancel()
 
-    def _on_load_progressed(self, value) -> None:
-        done, total = value
+    @property
+    def views(self) -> dict:
+        return self.session.views
+
+    def _on_session_load_started(self, source: str) -> None:
+        self.load_progress.setRange(0, 0)  # busy until the first progress report
+        self.load_progress.setFormat(f"loading {source} …")
+        self.load_progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.status_label.setText(f"Loading {source} …")
+
+    def _on_session_load_progressed(self, done: int, total: int) -> None:
         if total > 0:
             self.load_progress.setRange(0, int(total))
             self.load_progress.setValue(int(done))
             self.load_progress.setFormat(f"loading: {done} / {total}")
 
-    def _end_load_ui(self) -> None:
-        self._loading_key = None
+    def _on_session_load_ended(self) -> None:
         self.load_progress.setVisible(False)
         self.cancel_button.setVisible(False)
 
-    def _on_load_finished(self, result) -> None:
-        self._end_load_ui()
-        if result is None:
-            return
-        cfg: ExperimentConfig = result["cfg"]
-        self._load_error = None
-        self._loaded_key = load_key(cfg.data)
-        self._prepared_key = prepare_key(cfg.data)
-        self._loaded_data = dataclasses.replace(cfg.data)
-        self.views = {**result["views"], "norm": result["norm"]}
-        if self._prepared_key != prepare_key(self._state.config.data):
-            # the split changed while loading: never publish a split the config no longer describes
-            self._prepared_key = None
-            self._state.set_data(result["sources"], None, None)
+    def _on_session_status_changed(self, text: str) -> None:
+        if text:
+            self.status_label.setText(text)
         else:
-            self._state.set_data(result["sources"], result["prepared"], result["error"])
-            if result["error"]:
-                self._error_dialog(result["error"])
-        self._reconcile()
-
-    def _on_load_errored(self, message: str) -> None:
-        self._end_load_ui()
-        if self._state.sources and self._loaded_data is not None:
-            # like Cancel: go back to the data that is loaded, so the user can keep working
-            # with it (and train) while the message says what went wrong with the new source
-            self._failed_message = message
-            self._revert_to_loaded()
-            self.status_label.setText("Loading failed; the previous data is still loaded and in use.")
-        else:
-            self._load_error = message
-            self.status_label.setText("Loading failed.")
+            self._update_status_text()
         self._show_errors()
-        self._error_dialog(message)
-
-    def _on_load_aborted(self) -> None:
-        self._end_load_ui()
-        self.status_label.setText("Loading cancelled; the previous data is kept.")
-        self._revert_to_loaded()
-        self._update_status_text()
-
-    def _revert_to_loaded(self) -> None:
-        """Put back the data settings of the data that is actually loaded."""
-        if self._loaded_data is None:
-            return
-        keep = {
-            f.name: getattr(self._loaded_data, f.name)
-            for f in dataclasses.fields(DataConfig)
-            if f.name not in _PREPARE_ONLY
-        }
-        self._state.update("data", **keep)
-
-    def _start_prepare(self) -> None:
-        if not self._state.sources or self._fraction_problem():
-            return
-        cfg = self._state.config.copy()
-        sources = self._state.sources
-        self._preparing_key = prepare_key(cfg.data)
-
-        def job(ctx):
-            prepared, error = _prepare(cfg, sources)
-            return {
-                "cfg": cfg,
-                "sources": sources,
-                "prepared": prepared,
-                "error": error,
-                "norm": _norm_views(prepared),
-            }
-
-        self._prepare_runner.start(job)
-
-    def _on_prepare_finished(self, result) -> None:
-        self._preparing_key = None
-        if result["sources"] is not self._state.sources:
-            return  # data was reloaded meanwhile
-        if prepare_key(result["cfg"].data) != prepare_key(self._state.config.data):
-            self._reconcile()  # settings changed meanwhile: prepare again, publish nothing stale
-            return
-        self._prepared_key = prepare_key(result["cfg"].data)
-        self.views["norm"] = result["norm"]
-        self._state.set_data(result["sources"], result["prepared"], result["error"])
-
-    def _on_prepare_errored(self, message: str) -> None:
-        self._preparing_key = None
-        self._prepared_key = prepare_key(self._state.config.data)  # do not retry the same settings
-        self._state.set_data(self._state.sources, None, message)
-
-    def _reconcile(self) -> None:
-        """Reload or re-prepare when the config no longer matches the loaded data."""
-        d = self._state.config.data
-        lk = load_key(d)
-        if self._loading_key is not None:
-            if self._loading_key != lk:
-                self.load()
-            return
-        if lk != self._loaded_key:
-            if self._load_error is None or lk != self._attempted_key:
-                self.load()
-            return
-        pk = prepare_key(d)
-        if pk != self._prepared_key and pk != self._preparing_key:
-            self._start_prepare()
 
     def shutdown(self, msecs: int = 10000) -> bool:
-        """Stop timers and background jobs (the window calls this when it closes)."""
-        self._timer.stop()
-        ok = self._load_runner.shutdown(msecs)
-        return self._prepare_runner.shutdown(msecs) and ok
+        return self.session.shutdown(msecs)
 
     # ------------------------------------------------------------ data -> views
 
@@ -824,7 +611,7 @@ class DataPanel(QWidget):
         if main.is_image:
             thumbs = self.views.get("thumbnails")
             if thumbs is None:
-                thumbs = _source_views(self._state.sources).get("thumbnails", {})
+                thumbs = source_views(self._state.sources).get("thumbnails", {})
             images, captions = [], []
             per_row = max((len(v) for v in thumbs.values()), default=4) or 4
             for name, arr in list(thumbs.items())[:12]:
@@ -843,7 +630,7 @@ class DataPanel(QWidget):
         else:
             pts = self.views.get("points")
             if pts is None:
-                pts = _source_views(self._state.sources)["points"]
+                pts = source_views(self._state.sources)["points"]
             X, y = pts
             colors = _class_colors(len(main.classes))
             self.scatter_item.setData(
@@ -918,9 +705,9 @@ class DataPanel(QWidget):
             return None
         from engine.prepare import set_counts
 
-        cfg = self._state.config.copy()
+        cfg = self._state.config
         if self._fraction_problem() is None:  # fractions being edited, not yet in the config
-            cfg.data.split = list(self._fractions())
+            cfg = cfg.replace(**{"data.split": list(self._fractions())})
         return set_counts(cfg, self._state.sources, check=False)
 
     def _update_split_view(self) -> None:
@@ -980,9 +767,10 @@ class DataPanel(QWidget):
         self.compare_label.setVisible(bool(text))
 
     def _show_errors(self) -> None:
-        messages = []
-        if self._load_error or self._failed_message:
-            messages.append(f"Could not load: {self._load_error or self._failed_message}")
+        messages = [self._edit_error] if self._edit_error else []
+        failed = self.session.load_error or self.session.failed_message
+        if failed:
+            messages.append(f"Could not load: {failed}")
         if self._state.prepare_error:
             messages.append(self._state.prepare_error)
         self.error_label.setText("\n".join("✖ " + m for m in messages))
@@ -1005,23 +793,8 @@ class DataPanel(QWidget):
 
     def problems(self) -> list[str]:
         """Why training cannot start with the current data settings (empty when it can)."""
-        out = []
         problem = self._fraction_problem()
-        if problem:
-            out.append(problem)
-        if self._loading_key is not None:
-            out.append("The data is still loading.")
-        elif self._load_error:
-            out.append(f"Could not load the data: {self._load_error}")
-        elif not self._state.sources:
-            out.append("No data is loaded.")
-        elif self._loaded_key != load_key(self._state.config.data):
-            out.append("The data settings changed; the data is being reloaded.")
-        elif problem is None and self._prepared_key != prepare_key(self._state.config.data):
-            out.append("The split is being prepared again.")
-        if self._state.prepare_error:
-            out.append(self._state.prepare_error)
-        return out
+        return ([problem] if problem else []) + self.session.problems()
 
 
 def _format_compare(stats: dict) -> str:

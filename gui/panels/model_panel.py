@@ -27,8 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import ACTIVATIONS, DTYPES, INITS, MONITORS, OPTIMIZERS, ConfigError, from_dict
-from gui.panels.widgets import ERROR_STYLE, WARN_STYLE, LogSlider, SciSpinBox, hint_label, link_spin_slider
+from engine.config import MAX_HIDDEN_LAYERS, ConfigError, field_spec, from_dict
+from gui.panels.widgets import (
+    ERROR_STYLE,
+    WARN_STYLE,
+    LogSlider,
+    SciSpinBox,
+    configure_spin,
+    hint_label,
+    link_spin_slider,
+    mark_field,
+)
 from gui.state import ExperimentState
 
 # Shown only until engine.initializers exists; then its INIT_FORMULAS is used.
@@ -41,7 +50,7 @@ _FALLBACK_INIT_FORMULAS = {
     "lecun": "LeCun: W ~ N(0, 1/n_in) × init_scale",
 }
 
-MAX_LAYERS = 20
+MAX_LAYERS = MAX_HIDDEN_LAYERS
 _SECTIONS = ("model", "regularization", "early_stopping", "optimizer", "training")
 
 
@@ -54,29 +63,32 @@ def init_formulas() -> dict[str, str]:
     return {**_FALLBACK_INIT_FORMULAS, **INIT_FORMULAS}
 
 
-def _prob_spin(minimum: float, name: str) -> QDoubleSpinBox:
+def _prob_spin(path: str, name: str) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
-    spin.setObjectName(name)
-    spin.setRange(minimum, 1.0)
-    spin.setDecimals(2)
     spin.setSingleStep(0.05)
     spin.setKeyboardTracking(False)
-    return spin
+    return configure_spin(spin, path, name=name)
 
 
-def _int_spin(lo: int, hi: int, name: str) -> QSpinBox:
+def _int_spin(path: str, name: str) -> QSpinBox:
     spin = QSpinBox()
-    spin.setObjectName(name)
-    spin.setRange(lo, hi)
     spin.setKeyboardTracking(False)
-    return spin
+    return configure_spin(spin, path, name=name)
 
 
-def _combo(items, name: str) -> QComboBox:
+def _sci_spin(
+    path: str, name: str, log_step: float | None = None, first_step: float | None = None
+) -> SciSpinBox:
+    spec = field_spec(path)
+    return configure_spin(
+        SciSpinBox(spec.lo, spec.hi, log_step=log_step, first_step=first_step), path, name=name
+    )
+
+
+def _combo(path: str, name: str) -> QComboBox:
     combo = QComboBox()
-    combo.setObjectName(name)
-    combo.addItems(list(items))
-    return combo
+    combo.addItems(list(field_spec(path).choices))
+    return mark_field(combo, path, name)
 
 
 class ModelPanel(QWidget):
@@ -136,22 +148,25 @@ class ModelPanel(QWidget):
         self.hidden_note = hint_label("", object_name="hiddenNoteLabel")
         form.addRow(self.hidden_note)
 
-        self.activation_combo = _combo(ACTIVATIONS, "activationCombo")
+        self.activation_combo = _combo("model.activation", "activationCombo")
         self.activation_combo.currentTextChanged.connect(lambda t: self._write("model", activation=t))
         form.addRow("Activation", self.activation_combo)
 
-        self.init_combo = _combo(INITS, "initCombo")
+        self.init_combo = _combo("model.init", "initCombo")
         self.init_combo.currentTextChanged.connect(lambda t: self._write("model", init=t))
         form.addRow("Initialization", self.init_combo)
         self.init_formula_label = hint_label("", object_name="initFormulaLabel")
         self.init_formula_label.setStyleSheet("font-family: monospace;")
         form.addRow(self.init_formula_label)
 
-        self.init_scale_spin = SciSpinBox(0.0, 1000.0, log_step=2.0, first_step=0.01)
-        self.init_scale_spin.setObjectName("initScaleSpin")
-        self.init_scale_spin.setToolTip("Multiplies the initial weights; large values explode, small vanish")
+        self.init_scale_spin = _sci_spin("model.init_scale", "initScaleSpin", log_step=2.0, first_step=0.01)
         self.init_scale_spin.valueChanged.connect(lambda v: self._write("model", init_scale=float(v)))
         form.addRow("Init scale ×", self.init_scale_spin)
+        self.output_combo = _combo("model.output", "outputCombo")
+        self.output_combo.currentTextChanged.connect(lambda t: self._write("model", output=t))
+        form.addRow("Output", self.output_combo)
+        self.output_note = hint_label("", object_name="outputNoteLabel")
+        form.addRow(self.output_note)
         self.init_warning = hint_label("", WARN_STYLE, "initWarningLabel")
         form.addRow(self.init_warning)
         return box
@@ -161,8 +176,7 @@ class ModelPanel(QWidget):
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
 
-        self.l2_spin = SciSpinBox(0.0, 100.0, log_step=10 ** (1 / 3), first_step=1e-4)
-        self.l2_spin.setObjectName("l2Spin")
+        self.l2_spin = _sci_spin("regularization.l2", "l2Spin", log_step=10 ** (1 / 3), first_step=1e-4)
         self.l2_slider = LogSlider(1e-5, 10.0, steps=61)
         self.l2_slider.setObjectName("l2Slider")
         link_spin_slider(self.l2_spin, self.l2_slider)
@@ -171,8 +185,7 @@ class ModelPanel(QWidget):
         self.l2_formula = hint_label("J = (1/m)Σ L(ŷ, y) + (λ/2m)·Σ‖W‖²_F", object_name="l2FormulaLabel")
         form.addRow(self.l2_formula)
 
-        self.l1_spin = SciSpinBox(0.0, 100.0, log_step=10 ** (1 / 3), first_step=1e-5)
-        self.l1_spin.setObjectName("l1Spin")
+        self.l1_spin = _sci_spin("regularization.l1", "l1Spin", log_step=10 ** (1 / 3), first_step=1e-5)
         self.l1_slider = LogSlider(1e-5, 10.0, steps=61)
         self.l1_slider.setObjectName("l1Slider")
         link_spin_slider(self.l1_spin, self.l1_slider)
@@ -188,8 +201,7 @@ class ModelPanel(QWidget):
         box = QGroupBox("Dropout (inverted; training only)")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.keep_prob_spin = _prob_spin(0.05, "keepProbSpin")
-        self.keep_prob_spin.setToolTip("Probability of keeping a hidden unit; 1 = no dropout")
+        self.keep_prob_spin = _prob_spin("regularization.keep_prob", "keepProbSpin")
         self.keep_prob_spin.valueChanged.connect(self._on_keep_prob_spin_changed)
         form.addRow("keep_prob (all layers)", self.keep_prob_spin)
 
@@ -206,8 +218,7 @@ class ModelPanel(QWidget):
         self.keep_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         form.addRow(self.keep_table)
 
-        self.input_keep_spin = _prob_spin(0.05, "inputKeepProbSpin")
-        self.input_keep_spin.setToolTip("Probability of keeping an input feature; 1 = no input dropout")
+        self.input_keep_spin = _prob_spin("regularization.input_keep_prob", "inputKeepProbSpin")
         self.input_keep_spin.valueChanged.connect(
             lambda v: self._write("regularization", input_keep_prob=float(v))
         )
@@ -221,21 +232,22 @@ class ModelPanel(QWidget):
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.early_check = QCheckBox("Stop when the dev metric stops improving")
-        self.early_check.setObjectName("earlyStopCheck")
+        mark_field(self.early_check, "early_stopping.enabled", "earlyStopCheck")
         self.early_check.toggled.connect(lambda b: self._write("early_stopping", enabled=bool(b)))
         form.addRow(self.early_check)
-        self.monitor_combo = _combo(MONITORS, "monitorCombo")
+        self.monitor_combo = _combo("early_stopping.monitor", "monitorCombo")
         self.monitor_combo.currentTextChanged.connect(lambda t: self._write("early_stopping", monitor=t))
         form.addRow("Monitor", self.monitor_combo)
-        self.patience_spin = _int_spin(1, 100_000, "patienceSpin")
+        self.patience_spin = _int_spin("early_stopping.patience", "patienceSpin")
         self.patience_spin.valueChanged.connect(lambda v: self._write("early_stopping", patience=int(v)))
         form.addRow("Patience (epochs)", self.patience_spin)
-        self.min_delta_spin = SciSpinBox(0.0, 10.0, log_step=10.0, first_step=1e-4)
-        self.min_delta_spin.setObjectName("minDeltaSpin")
+        self.min_delta_spin = _sci_spin(
+            "early_stopping.min_delta", "minDeltaSpin", log_step=10.0, first_step=1e-4
+        )
         self.min_delta_spin.valueChanged.connect(lambda v: self._write("early_stopping", min_delta=float(v)))
         form.addRow("min_delta", self.min_delta_spin)
         self.restore_check = QCheckBox("Restore the best epoch's weights")
-        self.restore_check.setObjectName("restoreBestCheck")
+        mark_field(self.restore_check, "early_stopping.restore_best", "restoreBestCheck")
         self.restore_check.toggled.connect(lambda b: self._write("early_stopping", restore_best=bool(b)))
         form.addRow(self.restore_check)
         self.early_warning = hint_label("", WARN_STYLE, "earlyStopWarningLabel")
@@ -247,15 +259,20 @@ class ModelPanel(QWidget):
         box = QGroupBox("Optimizer && training")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.optimizer_combo = _combo(OPTIMIZERS, "optimizerCombo")
+        self.optimizer_combo = _combo("optimizer.name", "optimizerCombo")
         self.optimizer_combo.currentTextChanged.connect(lambda t: self._write("optimizer", name=t))
         form.addRow("Optimizer", self.optimizer_combo)
-        self.lr_spin = SciSpinBox(1e-7, 100.0, log_step=10 ** (1 / 3))
-        self.lr_spin.setObjectName("lrSpin")
+        self.lr_spin = _sci_spin("optimizer.lr", "lrSpin", log_step=10 ** (1 / 3))
         self.lr_spin.valueChanged.connect(lambda v: self._write("optimizer", lr=float(v)))
         form.addRow("Learning rate α", self.lr_spin)
         self.momentum_spin = self._beta_spin("momentumSpin", "momentum")
         form.addRow("Momentum β", self.momentum_spin)
+        self.momentum_note = hint_label(
+            "v = βv + (1 − β)·dW, as in the course. PyTorch and Keras use v = βv + dW, whose steps are "
+            "1/(1 − β) times larger at the same learning rate.",
+            object_name="momentumNoteLabel",
+        )
+        form.addRow(self.momentum_note)
         self.beta1_spin = self._beta_spin("beta1Spin", "beta1")
         form.addRow("Adam β₁", self.beta1_spin)
         self.beta2_spin = self._beta_spin("beta2Spin", "beta2")
@@ -263,17 +280,16 @@ class ModelPanel(QWidget):
         self.optimizer_warning = hint_label("", WARN_STYLE, "optimizerWarningLabel")
         form.addRow(self.optimizer_warning)
 
-        self.batch_spin = _int_spin(1, 1_000_000, "batchSizeSpin")
+        self.batch_spin = _int_spin("training.batch_size", "batchSizeSpin")
         self.batch_spin.valueChanged.connect(lambda v: self._write("training", batch_size=int(v)))
         form.addRow("Batch size", self.batch_spin)
-        self.epochs_spin = _int_spin(1, 100_000, "epochsSpin")
+        self.epochs_spin = _int_spin("training.epochs", "epochsSpin")
         self.epochs_spin.valueChanged.connect(lambda v: self._write("training", epochs=int(v)))
         form.addRow("Epochs", self.epochs_spin)
-        self.seed_spin = _int_spin(0, 2**31 - 1, "seedSpin")
-        self.seed_spin.setToolTip("Seed of initialization, shuffling, dropout and augmentation")
+        self.seed_spin = _int_spin("training.seed", "seedSpin")
         self.seed_spin.valueChanged.connect(lambda v: self._write("training", seed=int(v)))
         form.addRow("Seed", self.seed_spin)
-        self.dtype_combo = _combo(DTYPES, "dtypeCombo")
+        self.dtype_combo = _combo("training.dtype", "dtypeCombo")
         self.dtype_combo.currentTextChanged.connect(lambda t: self._write("training", dtype=t))
         form.addRow("Precision", self.dtype_combo)
         self.training_note = hint_label("", WARN_STYLE, "trainingWarningLabel")
@@ -283,11 +299,9 @@ class ModelPanel(QWidget):
 
     def _beta_spin(self, name: str, field: str) -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
-        spin.setObjectName(name)
-        spin.setRange(0.0, 0.9999)
-        spin.setDecimals(4)
         spin.setSingleStep(0.01)
         spin.setKeyboardTracking(False)
+        configure_spin(spin, f"optimizer.{field}", name=name)
         spin.valueChanged.connect(lambda v: self._write("optimizer", **{field: float(v)}))
         return spin
 
@@ -315,13 +329,14 @@ class ModelPanel(QWidget):
             self._rebuild_hidden(cfg.model.hidden)
             self.activation_combo.setCurrentText(cfg.model.activation)
             self.init_combo.setCurrentText(cfg.model.init)
+            self.output_combo.setCurrentText(cfg.model.output)
             self.init_scale_spin.setValue(cfg.model.init_scale)
             reg = cfg.regularization
             self.l2_spin.setValue(reg.l2)
             self.l2_slider.set_float(reg.l2)
             self.l1_spin.setValue(reg.l1)
             self.l1_slider.set_float(reg.l1)
-            per_layer = isinstance(reg.keep_prob, list)
+            per_layer = isinstance(reg.keep_prob, tuple)
             self.per_layer_check.setChecked(per_layer)
             kps = [float(k) for k in reg.keep_prob] if per_layer else []
             if per_layer:
@@ -346,6 +361,7 @@ class ModelPanel(QWidget):
             self.beta1_spin.setValue(opt.beta1)
             self.beta2_spin.setValue(opt.beta2)
             self._optimizer_form.setRowVisible(self.momentum_spin, opt.name == "momentum")
+            self._optimizer_form.setRowVisible(self.momentum_note, opt.name == "momentum")
             self._optimizer_form.setRowVisible(self.beta1_spin, opt.name == "adam")
             self._optimizer_form.setRowVisible(self.beta2_spin, opt.name == "adam")
             tr = cfg.training
@@ -364,7 +380,7 @@ class ModelPanel(QWidget):
             spin.setParent(None)  # gone from findChild at once, not only after deleteLater
             spin.deleteLater()
         for i in range(len(self.hidden_spins), len(hidden)):
-            spin = _int_spin(1, 8192, f"hiddenSpin{i}")
+            spin = _int_spin(f"model.hidden[{i}]", f"hiddenSpin{i}")
             spin.setToolTip(f"Units in hidden layer {i + 1}")
             spin.valueChanged.connect(self._on_hidden_spin_changed)
             self.hidden_spins.append(spin)
@@ -390,7 +406,7 @@ class ModelPanel(QWidget):
             spin.deleteLater()
         self.keep_table.setRowCount(len(kps))
         for i in range(len(self.keep_spins), len(kps)):
-            spin = _prob_spin(0.05, f"keepProbSpin{i}")
+            spin = _prob_spin(f"regularization.keep_prob[{i}]", f"keepProbSpin{i}")
             spin.valueChanged.connect(self._on_keep_table_changed)
             self.keep_table.setCellWidget(i, 1, spin)
             self.keep_spins.append(spin)
@@ -407,7 +423,12 @@ class ModelPanel(QWidget):
     def _write(self, section: str, **fields) -> None:
         if self._updating:
             return
-        self._state.update(section, **fields)
+        try:
+            self._state.update(section, **fields)
+        except ConfigError as exc:  # the controls' ranges make this rare; never let it escape
+            self.refresh()
+            self.problems_label.setText("✖ " + str(exc))
+            self.problems_label.setVisible(True)
 
     def _on_hidden_spin_changed(self) -> None:
         if self._updating:
@@ -417,9 +438,7 @@ class ModelPanel(QWidget):
     def _set_layers(self, hidden: list[int], keep: float | list[float]) -> None:
         # hidden and a per-layer keep_prob list must change together: the list is written
         # first without a signal, so no listener ever sees them with different lengths.
-        self._state.config.regularization.keep_prob = keep
-        self._state.update("model", hidden=hidden)
-        self._state.configChanged.emit("regularization")
+        self._state.update_values({"model.hidden": hidden, "regularization.keep_prob": keep})
 
     def _on_add_layer_clicked(self) -> None:
         cfg = self._state.config
@@ -428,7 +447,7 @@ class ModelPanel(QWidget):
             return
         hidden.append(hidden[-1] if hidden else 32)
         keep = cfg.regularization.keep_prob
-        if isinstance(keep, list):
+        if isinstance(keep, tuple):
             keep = [*keep, keep[-1] if keep else self.keep_prob_spin.value()]
         self._set_layers(hidden, keep)
 
@@ -439,7 +458,7 @@ class ModelPanel(QWidget):
             return
         hidden.pop()
         keep = cfg.regularization.keep_prob
-        if isinstance(keep, list):
+        if isinstance(keep, tuple):
             keep = keep[: len(hidden)]
         self._set_layers(hidden, keep)
 
@@ -532,7 +551,19 @@ class ModelPanel(QWidget):
         cfg = self._state.config
         formula = init_formulas().get(cfg.model.init, "")
         scale = f"   (init_scale = {cfg.model.init_scale:g})" if cfg.model.init != "zeros" else ""
-        self.init_formula_label.setText(f"{formula}{scale}")
+        naming = {
+            "xavier": "\n'xavier' is the course's 1/n_in; Keras and PyTorch call 2/(n_in + n_out) "
+            "Xavier/Glorot, here 'glorot'.",
+            "glorot": "\n'glorot' is 2/(n_in + n_out), what Keras and PyTorch call Xavier/Glorot; the "
+            "course's Xavier (1/n_in) is 'xavier'.",
+        }.get(cfg.model.init, "")
+        self.init_formula_label.setText(f"{formula}{scale}{naming}")
+        self.output_note.setText(
+            "One sigmoid unit with binary cross-entropy (two classes only)."
+            if cfg.model.output == "sigmoid"
+            else "Softmax over the classes. For two classes it acts like a sigmoid on the difference of "
+            "two logits; choose sigmoid to match the course's binary networks exactly."
+        )
         prepared = self._state.prepared
         m = (
             f"m = {len(prepared.train)} training examples"

@@ -223,3 +223,40 @@ class ImageGrid(QWidget):
                 lay.addWidget(cap)
             self.cells.append(pic)
             self._grid.addWidget(box, i // self._columns, i % self._columns)
+
+
+# ---------------------------------------------------------------- controls driven by the config specs
+
+CONFIG_FIELD = "configField"  # widget property: the config field path a control edits
+
+
+def configure_spin(spin: QAbstractSpinBox, path: str, scale: float = 1.0, name: str | None = None):
+    """Give a spin box the range, help text and field name of a config field (engine.config specs),
+    so the window accepts exactly the values the validator accepts. ``scale`` shows fractions as
+    percentages (100). Returns the spin."""
+    from engine.config import field_spec
+
+    spec = field_spec(path.split("[", 1)[0])
+    if spec.lo is None or spec.hi is None:
+        raise ValueError(f"{path} has no numeric range")
+    if isinstance(spin, QDoubleSpinBox) and not isinstance(spin, SciSpinBox):
+        spin.setDecimals(max(spin.decimals(), spec.decimals if scale == 1.0 else 2))
+    spin.setRange(spec.lo * scale, spec.hi * scale)
+    spin.setToolTip(spec.help[:1].upper() + spec.help[1:])
+    spin.setProperty(CONFIG_FIELD, path)
+    if name:
+        spin.setObjectName(name)
+    return spin
+
+
+def mark_field(widget: QWidget, path: str, name: str | None = None) -> QWidget:
+    """Tag a non-numeric control (combo, check box, line edit) with its config field and help."""
+    from engine.config import field_spec
+
+    spec = field_spec(path)
+    widget.setProperty(CONFIG_FIELD, path)
+    if not widget.toolTip():
+        widget.setToolTip(spec.help[:1].upper() + spec.help[1:])
+    if name:
+        widget.setObjectName(name)
+    return widget

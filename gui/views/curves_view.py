@@ -1,9 +1,15 @@
-"""Training controls (Train / Pause / Stop, epoch progress) and the live curves.
+"""The curves of the current run, with the other shown runs as faded overlays.
 
-:class:`CurvesView` stores every epoch record the moment it arrives and redraws from a
-``QTimer`` at ≤ 10 Hz (and once at the end), with ``setData`` on plot items created
-once per series. Finished runs stay as faded overlays (dev curves and weight norm).
-No training math here: smoothing (an EMA) and accuracy→error are display transforms.
+:class:`CurvesView` takes the training session (the current run) and the runs table model
+(run colours). It shows the current run's loss, accuracy (or error), weight norm and
+per-layer gradient norms in bold, and every other run whose Show box is ticked as faded dev
+curves. New epochs of a live run are taken from the run history on a ``QTimer`` tick (≤ 10 Hz
+per plot, and once at the end), with ``setData`` on plot items created once per series.
+
+Axes fit the current run: overlays are added with ``ignoreBounds``, so a diverged or much
+longer overlay never stretches them (the user can still zoom out). Legends sit in the titles
+and a legend line above the plots, never on the curves. No training math here: smoothing (an
+EMA) and accuracy→error are display transforms.
 """
 
 from __future__ import annotations
@@ -14,21 +20,17 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPicture
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QPainter, QPicture
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
-
-from gui.paint_gate import GatedPlotWidget, PaintGate
 
 # While a run trains, each timer tick redraws ONE of the four plots (round robin), so a
 # plot refreshes at most every 4 x 40 ms (~6 Hz) and the event loop never holds all four
@@ -44,7 +46,6 @@ TRAIN_COLOR = "#1f77b4"
 DEV_COLOR = "#ff7f0e"
 WEIGHT_COLOR = "#2ca02c"
 LAYER_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728", "#7f7f7f"]
-RUN_COLORS = ["#17becf", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#2ca02c"]
 SERIES = ("train_loss", "dev_loss", "train_acc", "dev_acc", "weight_norm")
 GRAD_FLOOR = 1e-12  # grad norms are shown on a log axis; zero would be -inf
 OVERLAY_PART = {"dev_loss": "loss", "dev_acc": "acc", "weight_norm": "weight"}
@@ -56,10 +57,6 @@ OVERLAY_PART = {"dev_loss": "loss", "dev_acc": "acc", "weight_norm": "weight"}
 RANGE_PAD = 0.05  # fraction of the data span kept free around the curves
 RANGE_HEADROOM = 0.25  # extra room, as a fraction of the span, on the side the data grew
 RANGE_SLACK = 1.5  # refit when the data cover less than 1/RANGE_SLACK of the range
-
-
-def run_color(index: int) -> str:
-    return RUN_COLORS[index % len(RUN_COLORS)]
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
@@ -130,6 +127,30 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _swatch(color: str, text: str, style: str = "━━") -> str:
+    return f"<span style='color:{color}; font-weight:bold'>{style}</span>&nbsp;{text}"
+
+
+def legend_html(n_layers: int) -> str:
+    """The legend line above the plots (the gradient plot's layers are in its own title)."""
+    parts = [
+        _swatch(TRAIN_COLOR, "train"),
+        _swatch(DEV_COLOR, "dev"),
+        _swatch(WEIGHT_COLOR, "weight norm"),
+        _swatch("#2ca02c", "best epoch ★", "┆"),
+        _swatch("#d62728", "early stop", "┆"),
+        _swatch("#999999", "other shown runs (dev curves, in their colour)", "╌╌"),
+    ]
+    return "&nbsp;&nbsp;&nbsp;".join(parts)
+
+
+def grad_title(n_layers: int) -> str:
+    layers = " ".join(
+        f"<span style='color:{LAYER_COLORS[i % len(LAYER_COLORS)]}'>━{i + 1}</span>" for i in range(n_layers)
+    )
+    return "Gradient norm per layer ‖dW‖" + (f"&nbsp;&nbsp;{layers}" if layers else "")
+
+
 class LogAxis(pg.AxisItem):
     """Log-mode axis that labels only decades and the 2× / 5× minor ticks (no crowded labels)."""
 
@@ -144,60 +165,6 @@ class LogAxis(pg.AxisItem):
         return out
 
 
-class TrainingControls(QWidget):
-    """Train, Pause/Resume and Stop buttons and the epoch progress bar."""
-
-    trainClicked = Signal()
-    pauseToggled = Signal(bool)  # True = pause
-    stopClicked = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.train_button = QPushButton("▶  Train")
-        self.train_button.setObjectName("trainButton")
-        self.train_button.setToolTip("Train a new run with the current settings")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setObjectName("pauseButton")
-        self.pause_button.setCheckable(True)
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setObjectName("stopButton")
-        self.stop_button.setToolTip("Stop after the current epoch; the run is kept")
-        self.progress = QProgressBar()
-        self.progress.setObjectName("epochProgress")
-        self.progress.setFormat("no run yet")  # "epoch 0 of 1" would be a made-up number
-        self.progress.setTextVisible(True)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        for w in (self.train_button, self.pause_button, self.stop_button):
-            lay.addWidget(w)
-        lay.addWidget(self.progress, 1)
-        self.train_button.clicked.connect(self.trainClicked)
-        self.pause_button.toggled.connect(self._on_pause_toggled)
-        self.stop_button.clicked.connect(self.stopClicked)
-        self.set_running(False)
-
-    def _on_pause_toggled(self, checked: bool) -> None:
-        self.pause_button.setText("Resume" if checked else "Pause")
-        self.pauseToggled.emit(checked)
-
-    def set_running(self, running: bool) -> None:
-        self.train_button.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
-        if not running:
-            self.pause_button.blockSignals(True)
-            self.pause_button.setChecked(False)
-            self.pause_button.setText("Pause")
-            self.pause_button.blockSignals(False)
-
-    def set_progress(self, epoch: int, epochs: int) -> None:
-        self.progress.setFormat("epoch %v of %m")
-        self.progress.setRange(0, max(1, epochs))
-        self.progress.setValue(min(epoch, max(1, epochs)))
-
-
 @dataclass
 class _Overlay:
     color: str
@@ -205,28 +172,24 @@ class _Overlay:
     values: dict[str, np.ndarray]
     items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
     visible: bool = True
-    extents: dict[tuple, tuple | None] = field(default_factory=dict)  # cached, see below
-
-    def y_extent(self, key: str, error: bool, log: bool) -> tuple[float, float] | None:
-        """y extent of one series as drawn (1 − acc when error, log10 on a log axis)."""
-        k = (key, error, log)
-        if k not in self.extents:
-            v = self.values[key]
-            self.extents[k] = _finite_extent(1.0 - v if error and key == "dev_acc" else v, log)
-        return self.extents[k]
-
-    def x_extent(self) -> tuple[float, float] | None:
-        if "x" not in self.extents:
-            self.extents["x"] = _finite_extent(self.epochs)
-        return self.extents["x"]
 
 
 class CurvesView(QWidget):
-    """Four live plots: loss, accuracy (or error), weight norm, per-layer gradient norms."""
+    """Four plots of the current run: loss, accuracy (or error), weight norm, per-layer gradient norms.
 
-    def __init__(self, parent: QWidget | None = None, gate: PaintGate | None = None):
+    session: the TrainingSession whose current run is shown (None: a bare view driven through
+    begin_run/add_record/end_run and add_overlay, as tests do); runs: the RunsTableModel that
+    gives each run its colour.
+    """
+
+    def __init__(self, session=None, runs=None, parent: QWidget | None = None):
         super().__init__(parent)
-        self._gate = gate
+        self._session = session
+        self._runs = runs
+        self._shown_key: str | None = None  # the run drawn in bold
+        self._consumed = 0  # epochs of the shown run already taken from the history
+        self._live = False
+        self._overlay_dirty: set[str] = set()  # live overlays with new epochs to draw
         self._dirty_parts: set[str] = set()
         self._next_part = 0
         self._epochs: list[int] = []
@@ -279,9 +242,6 @@ class CurvesView(QWidget):
         self.weight_plot = self._make_plot("weightNormPlot", "Weight norm √Σ‖W‖²", "‖W‖")
         self.grad_plot = self._make_plot("gradNormPlot", "Gradient norm per layer ‖dW‖", "‖dW‖")
         self.grad_plot.getPlotItem().setLogMode(y=True)
-        self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
-        self.acc_plot.getPlotItem().addLegend(offset=(-10, -10))
-        self.grad_plot.getPlotItem().addLegend(offset=(-10, 10))
         self._plots = {
             "loss": self.loss_plot,
             "acc": self.acc_plot,
@@ -340,15 +300,11 @@ class CurvesView(QWidget):
                 angle=90,
                 movable=False,
                 pen=pg.mkPen("#2ca02c", width=1.5, style=Qt.PenStyle.DashLine),
-                label="best",
-                labelOpts={"position": 0.92, "color": "#2ca02c"},
             )
             stop = pg.InfiniteLine(
                 angle=90,
                 movable=False,
                 pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DotLine),
-                label="early stop",
-                labelOpts={"position": 0.8, "color": "#d62728"},
             )
             cross = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((128, 128, 128, 150), width=1))
             for line in (best, stop, cross):
@@ -363,7 +319,7 @@ class CurvesView(QWidget):
                 size=14, symbol="star", brush=pg.mkBrush("#2ca02c"), pen=pg.mkPen("k", width=0.5)
             )
             sym.setZValue(20)
-            plot.addItem(sym)
+            plot.addItem(sym, ignoreBounds=True)
             self._best_symbols.append(sym)
 
         self._proxies = [
@@ -373,16 +329,26 @@ class CurvesView(QWidget):
             for p in (self.loss_plot, self.acc_plot, self.weight_plot, self.grad_plot)
         ]
 
-        grid = QGridLayout()
+        # the legend lives above the plots, where it can never cover a curve or a marker
+        self.legend_label = QLabel(legend_html(0))
+        self.legend_label.setObjectName("curvesLegend")
+        self.legend_label.setWordWrap(True)
+        self.plots_widget = QWidget()  # what Export curves as PNG pictures: the plots and their legend
+        self.plots_widget.setObjectName("curvesPlots")
+        grid = QGridLayout(self.plots_widget)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.loss_plot, 0, 0)
-        grid.addWidget(self.acc_plot, 0, 1)
-        grid.addWidget(self.weight_plot, 1, 0)
-        grid.addWidget(self.grad_plot, 1, 1)
+        grid.setSpacing(2)
+        grid.addWidget(self.legend_label, 0, 0, 1, 2)
+        grid.addWidget(self.loss_plot, 1, 0)
+        grid.addWidget(self.acc_plot, 1, 1)
+        grid.addWidget(self.weight_plot, 2, 0)
+        grid.addWidget(self.grad_plot, 2, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(opts)
-        lay.addLayout(grid, 1)
+        lay.addWidget(self.plots_widget, 1)
         lay.addWidget(self.hover_label)
 
         self._timer = QTimer(self)
@@ -391,10 +357,16 @@ class CurvesView(QWidget):
         self.smoothing_slider.valueChanged.connect(self._on_smoothing_changed)
         self.log_check.toggled.connect(self._on_log_toggled)
         self.error_check.toggled.connect(self._on_error_toggled)
+        if session is not None:
+            session.currentChanged.connect(self._on_session_current_changed)
+            session.history.subscribe(self._on_history_event)
+            for run in session.history.runs():
+                self._on_history_event("added", run.key)
+            self._on_session_current_changed(session.current_key or "")
 
     # ------------------------------------------------------------ construction helpers
     def _make_plot(self, object_name: str, title: str, ylabel: str) -> pg.PlotWidget:
-        w = GatedPlotWidget(axisItems={"left": LogAxis("left")}, gate=self._gate)
+        w = pg.PlotWidget(axisItems={"left": LogAxis("left")})
         w.setObjectName(object_name)
         item = w.getPlotItem()
         item.setTitle(title)
@@ -409,6 +381,122 @@ class CurvesView(QWidget):
         item.setMenuEnabled(True)
         w.setMinimumSize(220, 120)  # fits a 1366x768 laptop screen with the rest
         return w
+
+    # ------------------------------------------------------------ the session's current run
+    def shown_key(self) -> str | None:
+        """The run drawn in bold (the session's current run)."""
+        return self._shown_key
+
+    def _color(self, key: str) -> str:
+        return self._runs.color(key) if self._runs is not None else "#7f7f7f"
+
+    def _on_session_current_changed(self, key: str) -> None:
+        """Draw the new current run in bold and put the previous one back among the overlays."""
+        history = self._session.history
+        old = self._shown_key
+        self._shown_key = key or None
+        if old and old != self._shown_key:
+            run = history.get(old)
+            if run is not None:
+                self.add_overlay(old, run.metrics, self._color(old), not run.hidden)
+        run = history.get(self._shown_key)
+        self.remove_overlay(self._shown_key or "")
+        self._hover_epoch = None
+        for line in self._cross_lines:
+            line.setVisible(False)
+        self.hover_label.setText("Hover a plot to read exact values")
+        if run is None:
+            self._live = False
+            self.begin_run()
+            self.end_run()
+            return
+        self.begin_run()
+        self._consumed = 0
+        self._take_new_epochs(run)
+        self._live = run.live
+        if run.live:
+            self._timer.start()
+        else:
+            self._finish_shown(run)
+
+    def _take_new_epochs(self, run) -> None:
+        """Epochs of the shown run not drawn yet: O(new epochs), never the whole history."""
+        for m in run.metrics[self._consumed :]:
+            self.add_record(_DictRecord(m))
+        self._consumed = len(run.metrics)
+        if run.live and self._session is not None and self._session.live_key == run.key:
+            self._best_epoch = self._session.live_best_epoch or self._best_epoch
+
+    def _finish_shown(self, run) -> None:
+        summary = run.summary or {}
+        best = summary.get("best_epoch")
+        if isinstance(best, int) and best > 0:
+            self._best_epoch = best
+        reason = summary.get("stop_reason")
+        if isinstance(reason, str):
+            self._stop_reason = reason
+            self._stop_epoch = self._epochs[-1] if self._epochs else None
+        self._live = False
+        self.end_run()
+
+    def _on_history_event(self, event: str, key: str) -> None:
+        history = self._session.history
+        run = history.get(key)
+        if event == "removed":
+            self.remove_overlay(key)
+            return
+        if run is None:
+            return
+        if key == self._shown_key:
+            if event == "records":
+                self._dirty = True  # taken on the next timer tick
+            elif event == "changed" and self._live and not run.live:
+                self._take_new_epochs(run)  # the run ended: draw its last epochs and markers
+                self._finish_shown(run)
+            elif event == "changed" and not run.live:
+                self._best_epoch = (run.summary or {}).get("best_epoch") or self._best_epoch
+            return
+        if event == "added" or (event == "changed" and key not in self._overlays):
+            self.add_overlay(key, run.metrics, self._color(key), not run.hidden)
+        elif event == "changed":
+            if run.live or len(run.metrics) != len(self._overlays[key].epochs):
+                self.add_overlay(key, run.metrics, self._color(key), not run.hidden)
+            else:
+                self.set_overlay_visible(key, not run.hidden)
+        elif event == "records":
+            self._overlay_dirty.add(key)
+
+    def _refresh_live_overlays(self) -> None:
+        history = self._session.history if self._session is not None else None
+        for key in list(self._overlay_dirty):
+            run = history.get(key) if history is not None else None
+            if run is not None and key in self._overlays:
+                self.add_overlay(key, run.metrics, self._color(key), not run.hidden)
+        self._overlay_dirty.clear()
+
+    # ------------------------------------------------------------ export
+    def export_image(self, path: str, min_width: int = 1600) -> bool:
+        """Save the plots and their legend (no controls, no hover line) as a PNG, rendered at a
+        resolution where the text stays readable."""
+        crosshairs = [line.isVisible() for line in self._cross_lines]
+        for line in self._cross_lines:
+            line.setVisible(False)
+        widget = self.plots_widget
+        try:
+            scale = max(1.0, min_width / max(1, widget.width()))
+            size = widget.size() * scale
+            image = QImage(size, QImage.Format.Format_ARGB32)
+            image.setDevicePixelRatio(scale)
+            image.fill(widget.palette().window().color())
+            painter = QPainter(image)
+            try:
+                widget.render(painter, QPoint())
+            finally:
+                painter.end()
+            return image.save(str(path), "PNG")
+        finally:
+            for line, shown in zip(self._cross_lines, crosshairs):
+                line.setVisible(shown)
 
     # ------------------------------------------------------------ live run
     def begin_run(self) -> None:
@@ -460,11 +548,14 @@ class CurvesView(QWidget):
         """Final redraw and stop the timer."""
         self._timer.stop()
         self._set_antialias(True)
-        for part in self._managed:  # pyqtgraph's auto-range again; a user's zoom is kept
-            self._plots[part].getPlotItem().getViewBox().enableAutoRange()
+        released = [self._plots[part].getPlotItem().getViewBox() for part in self._managed]
+        for vb in released:  # pyqtgraph's auto-range again; a user's zoom is kept
+            vb.enableAutoRange()
         self._managed = set()
         self._ranges.clear()
         self._redraw()
+        for vb in released:
+            vb.updateAutoRange()  # now, on the final curves: the range describes the run as it ends
 
     def show_history(self, metrics: list[dict], summary: dict | None) -> None:
         """Show a stored run's metrics as the live curves (e.g. the last run after a restart)."""
@@ -533,12 +624,10 @@ class CurvesView(QWidget):
                 pen=pg.mkPen(faded, width=1.5, style=Qt.PenStyle.DashLine), connect="finite"
             )
             item.setZValue(1)
-            plot.addItem(item)
+            plot.addItem(item, ignoreBounds=True)  # axes fit the current run, never an overlay
             ov.items[k] = item
         self._overlays[key] = ov
         self._draw_overlay(ov)
-        if self._managed:  # live ranges include the overlays
-            self._dirty_parts.update(OVERLAY_PART.values())
 
     def remove_overlay(self, key: str) -> None:
         ov = self._overlays.pop(key, None)
@@ -546,8 +635,6 @@ class CurvesView(QWidget):
             return
         for k, item in ov.items.items():
             self._plots[OVERLAY_PART[k]].removeItem(item)
-        if self._managed:
-            self._dirty_parts.update(OVERLAY_PART.values())
 
     def set_overlay_visible(self, key: str, visible: bool) -> None:
         ov = self._overlays.get(key)
@@ -555,8 +642,6 @@ class CurvesView(QWidget):
             ov.visible = visible
             for item in ov.items.values():
                 item.setVisible(visible)
-            if self._managed:  # a shown or hidden overlay can change the live ranges
-                self._dirty_parts.update(OVERLAY_PART.values())
 
     def overlay_keys(self) -> list[str]:
         return list(self._overlays)
@@ -575,6 +660,12 @@ class CurvesView(QWidget):
 
     # ------------------------------------------------------------ drawing
     def _on_timer_timeout(self) -> None:
+        if self._overlay_dirty:
+            self._refresh_live_overlays()
+        if self._dirty and self._live and self._session is not None:
+            run = self._session.history.get(self._shown_key)
+            if run is not None:
+                self._take_new_epochs(run)
         if self._dirty:  # a new record: every plot needs a refresh
             self._dirty = False
             self._dirty_parts.update(PLOT_PARTS)
@@ -634,14 +725,8 @@ class CurvesView(QWidget):
         log = part == "grad" or (part == "loss" and self.log_check.isChecked())
         xs = (float(min(self._epochs)), float(max(self._epochs)))
         ys = None
-        for y in drawn:
+        for y in drawn:  # the current run only: overlays never stretch the axes
             ys = _merge_extent(ys, _finite_extent(y, log))
-        error = self.error_check.isChecked()
-        for ov in self._overlays.values():
-            for key, ov_part in OVERLAY_PART.items():
-                if ov.visible and ov_part == part and ov.y_extent(key, error, log) is not None:
-                    ys = _merge_extent(ys, ov.y_extent(key, error, log))
-                    xs = _merge_extent(xs, ov.x_extent())
         return None if ys is None else (xs, ys)
 
     def _follow_data(self, part: str, drawn: list[np.ndarray]) -> None:
@@ -671,10 +756,11 @@ class CurvesView(QWidget):
         if not self._grad_hist:
             return None
         n_layers = len(self._grad_hist[-1])
+        if n_layers != len(self._grad_items):
+            self.grad_plot.getPlotItem().setTitle(grad_title(n_layers))
         while len(self._grad_items) > n_layers:  # fewer layers than the previous run
             item = self._grad_items.pop()
             self.grad_plot.removeItem(item)
-            self.grad_plot.getPlotItem().legend.removeItem(item)
         while len(self._grad_items) < n_layers:
             i = len(self._grad_items)
             item = pg.PlotDataItem(

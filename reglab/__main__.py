@@ -1,0 +1,7 @@
+"""``python -m reglab``: the same as the ``reglab`` command and ``python main.py``."""
+
+import sys
+
+from reglab import main
+
+sys.exit(main())
