@@ -211,6 +211,11 @@ class MLP:
             a = z
         return a
 
+    @property
+    def n_classes(self) -> int:
+        """Columns of :meth:`predict_proba`: one probability per class (the softmax output's width)."""
+        return self.layer_sizes[-1]
+
     def inference_workspace(self, rows: int = _PREDICT_CHUNK) -> InferenceWorkspace:
         """Buffers for :meth:`predict_proba` on chunks of ``rows`` rows, reusable across calls.
 
@@ -258,11 +263,9 @@ class MLP:
         X = self._as_features(X)
         n = X.shape[0]
         if out is None:
-            out = np.empty((n, self.layer_sizes[-1]), dtype=self.dtype)
-        elif out.shape != (n, self.layer_sizes[-1]) or out.dtype != self.dtype:
-            raise ValueError(
-                f"out must be {self.dtype} of shape {(n, self.layer_sizes[-1])}, got {out.shape}"
-            )
+            out = np.empty((n, self.n_classes), dtype=self.dtype)
+        elif out.shape != (n, self.n_classes) or out.dtype != self.dtype:
+            raise ValueError(f"out must be {self.dtype} of shape {(n, self.n_classes)}, got {out.shape}")
         ws = self._workspace_for(n, workspace)
         for start in range(0, n, ws.rows):
             stop = min(start + ws.rows, n)

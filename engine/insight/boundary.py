@@ -109,7 +109,7 @@ class BoundaryGrid:
             widths = sum(net.layer_sizes)
             rows = max(1024, min(self.resolution**2, CHUNK_VALUES // widths))
             self._workspace = snap.inference_workspace(rows)
-            self._probs = np.empty((self.resolution**2, net.layer_sizes[-1]), dtype=net.dtype)
+            self._probs = np.empty((self.resolution**2, net.n_classes), dtype=net.dtype)
             self._grid_key = None
         else:
             np.copyto(snap.params, net.params)

@@ -47,7 +47,7 @@ def predict_raw(
     Normalized chunk by chunk as evaluation normalizes them (``engine.batches``), then
     ``net.predict_proba``; a large image set never exists whole as float.
     """
-    probs = np.empty((len(X_raw), net.layer_sizes[-1]), dtype=net.dtype)
+    probs = np.empty((len(X_raw), net.n_classes), dtype=net.dtype)
     workspace = net.inference_workspace(min(max(len(X_raw), 1), chunk_size))
     for start, stop, F in iter_network_input(X_raw, norm_mean, norm_std, net.dtype, chunk_size):
         net.predict_proba(F, out=probs[start:stop], workspace=workspace)
