@@ -1,13 +1,15 @@
-"""The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data`` and ``lesson``.
+"""The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data``, ``lesson``, ``depth-lab``, ``landscape``.
 
     python main.py train --config CFG.json --out DIR [--overwrite] [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
     python main.py evaluate --run DIR --data SOURCE
     python main.py data --source SOURCE [--image-size H W] [--color rgb|gray] [--pixel-shape H W C]
     python main.py lesson NAME --out DIR [--overwrite] [--quick]  |  python main.py lesson --list
+    python main.py depth-lab --depth N --width W --activation A --init I --scale S [--samples M] [--seed K]
+    python main.py landscape --run DIR --data SOURCE [--points P] [--span S] [--directions D] [--seed K]
 
-Results go to stdout (JSON for gradcheck, evaluate and data; a short text summary for
-train and lesson); progress goes to stderr.
+Results go to stdout (JSON for gradcheck, evaluate, data, depth-lab and landscape; a short
+text summary for train and lesson); progress goes to stderr.
 
 ``train --out DIR`` writes a new run folder: DIR must not exist or be empty. A folder that
 already holds files is refused (exit 2), unless ``--overwrite`` is given and DIR holds a
@@ -81,9 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reglab", description="RegLab headless commands (no arguments opens the window).")
-    sub = parser.add_subparsers(
-        dest="command", parser_class=_Parser, metavar="{train,gradcheck,evaluate,data,lesson}"
-    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("train", help="train from a config file and write a run directory")
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty DIR, replacing its runs")
     p.add_argument("--quick", action="store_true", help="fewer epochs where the outcome is already clear")
     p.add_argument("--list", action="store_true", help="list the lessons and exit")
+    _add_insight_commands(sub)
     return parser
 
 
@@ -146,6 +147,8 @@ def main(
             "evaluate": _evaluate,
             "data": _data,
             "lesson": _lesson,
+            "depth-lab": _depth_lab,
+            "landscape": _landscape,
         }[args.command]
         return command(args, out, err)
     except InputError as exc:
@@ -410,8 +413,27 @@ def _gradcheck(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    source = _check_source_name(args.data, "--data")
-    run_dir = Path(args.run)
+    loaded, sd, source = _load_run_and_data(args.run, args.data, err)
+    loss, acc = loaded.evaluate(sd.X, sd.y)
+    from engine.insight.confusion import confusion_matrix, predict_raw, predicted_classes
+
+    probs = predict_raw(loaded.net, sd.X, loaded.norm_mean, loaded.norm_std)
+    confusion = confusion_matrix(sd.y, predicted_classes(probs), len(loaded.classes))
+    result = {
+        "accuracy": acc,
+        "loss": loss,
+        "n_samples": int(len(sd.y)),
+        "classes": list(sd.classes),
+        "confusion": confusion.tolist(),  # rows: true class, columns: predicted class, in `classes` order
+    }
+    print(json.dumps(to_jsonable(result)), file=out)
+    return EXIT_OK
+
+
+def _load_run_and_data(run: str, data: str, err: TextIO):
+    """(LoadedModel, SourceData, source) for ``--run DIR --data SOURCE``; InputError naming the flag."""
+    source = _check_source_name(data, "--data")
+    run_dir = Path(run)
     model_path = run_dir / "model.npz"
     if not run_dir.is_dir():
         raise InputError(f"--run {run_dir}: no such run directory")
@@ -433,10 +455,7 @@ def _evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"--data {source}: samples of shape {tuple(sd.X.shape[1:])} do not fit the model's input "
             f"{tuple(loaded.input_shape)}"
         )
-    loss, acc = loaded.evaluate(sd.X, sd.y)
-    result = {"accuracy": acc, "loss": loss, "n_samples": int(len(sd.y)), "classes": list(sd.classes)}
-    print(json.dumps(to_jsonable(result)), file=out)
-    return EXIT_OK
+    return loaded, sd, source
 
 
 # ---------------------------------------------------------------- data
@@ -623,6 +642,113 @@ def _cell(value: Any, fmt: str) -> str:
     if fmt == "d":
         return str(int(value))
     return format(float(value), fmt)
+
+
+# ---------------------------------------------------------------- depth-lab, landscape
+
+
+def _add_insight_commands(sub) -> None:
+    p = sub.add_parser(
+        "depth-lab", help="activation std and gradient norm by layer of a deep untrained network, as JSON"
+    )
+    p.add_argument("--depth", type=int, required=True, metavar="N", help="hidden layers, 2 to 100")
+    p.add_argument("--width", type=int, required=True, metavar="W", help="units per hidden layer, 1 to 1024")
+    p.add_argument("--activation", required=True, metavar="A", help="relu, leaky_relu, tanh, sigmoid, linear")
+    p.add_argument("--init", required=True, metavar="I", help="zeros, random, xavier, glorot, he, lecun")
+    p.add_argument("--scale", type=float, required=True, metavar="S", help="init_scale: multiplies the std")
+    p.add_argument("--samples", type=int, default=256, metavar="M", help="random inputs (default 256)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="seed of inputs and weights (default 0)")
+
+    p = sub.add_parser(
+        "landscape", help="loss along random filter-normalized directions around a saved model"
+    )
+    p.add_argument("--run", required=True, metavar="DIR", help="run directory holding model.npz")
+    p.add_argument("--data", required=True, metavar="SOURCE", help="builtin:NAME, an image folder, .npz, ...")
+    p.add_argument("--points", type=int, default=21, metavar="P", help="odd number of alphas (default 21)")
+    p.add_argument("--span", type=float, default=1.0, metavar="S", help="alphas run from -S to S (default 1)")
+    p.add_argument("--directions", type=int, default=3, metavar="D", help="directions averaged (default 3)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="seed of the directions (default 0)")
+
+
+def _check_seed(seed: int) -> None:
+    if seed < 0:
+        raise InputError(f"--seed must be a whole number ≥ 0, got {seed}")
+
+
+def _depth_lab(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from engine.insight.depthlab import check_settings, depth_profile
+
+    check_settings(args.depth, args.width, args.activation, args.init, args.samples, args.scale, prefix="--")
+    _check_seed(args.seed)
+    result = depth_profile(
+        args.depth, args.width, args.activation, args.init, args.scale, samples=args.samples, seed=args.seed
+    )
+    print(json.dumps(to_jsonable(result)), file=out)
+    return EXIT_OK
+
+
+def _landscape(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from engine.insight.landscape import DIRECTIONS_RANGE, POINTS_RANGE
+
+    lo, hi = POINTS_RANGE
+    if not (lo <= args.points <= hi and args.points % 2 == 1):
+        raise InputError(
+            f"--points must be an odd number in [{lo}, {hi}] (so 0 is one of the alphas), got {args.points}"
+        )
+    if not (math.isfinite(args.span) and 0 < args.span <= 100):
+        raise InputError(f"--span must be a number in (0, 100], got {args.span}")
+    lo, hi = DIRECTIONS_RANGE
+    if not lo <= args.directions <= hi:
+        raise InputError(f"--directions must be in [{lo}, {hi}], got {args.directions}")
+    _check_seed(args.seed)
+    loaded, sd, source = _load_run_and_data(args.run, args.data, err)
+    from engine.batches import EvalSet
+    from engine.dataset import ArraySet
+    from engine.insight.landscape import loss_slice_1d
+
+    # the set as LoadedModel.evaluate (and so `evaluate`) measures it
+    eval_set = EvalSet(ArraySet(sd.X, sd.y), loaded.norm_mean, loaded.norm_std, loaded.config.training.dtype)
+    progress = _CountProgress(err, "landscape")
+    # Ctrl-C raises KeyboardInterrupt here: main() prints "interrupted" and exits 130
+    sl = loss_slice_1d(
+        loaded.net,
+        {"loss": eval_set},
+        points=args.points,
+        span=args.span,
+        n_directions=args.directions,
+        seed=args.seed,
+        progress=progress,
+    )
+    progress.finish()
+    result = {
+        "alphas": sl.alphas,
+        "loss": sl.loss["loss"],  # mean over the directions
+        "loss_by_direction": sl.per_direction["loss"],
+        "source": source,
+        "n_samples": int(len(sd.y)),
+        "points": args.points,
+        "span": args.span,
+        "directions": args.directions,
+        "seed": args.seed,
+    }
+    print(json.dumps(to_jsonable(result)), file=out)
+    return EXIT_OK
+
+
+class _CountProgress(_DataProgress):
+    """``label done/total`` on a terminal, updated at most 10 times a second; nothing otherwise."""
+
+    def __init__(self, err: TextIO, label: str) -> None:
+        super().__init__(err)
+        self._label = label
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self._tty or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        self._shown = True
+        print(f"\r{self._label} {done}/{total}", end="", file=self._err, flush=True)
 
 
 # ---------------------------------------------------------------- helpers

@@ -10,9 +10,15 @@ code separate from the training forward/backward pass being checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from engine.errors import Cancelled
 from engine.network import MLP, network_sizes
+
+Progress = Callable[[int, int], None] | None
+Cancel = Callable[[], bool] | None
 
 THRESHOLD = 1e-7
 _BATCH_ELEMENTS = 1 << 16  # P·n·width per batch of nudges: 512 KB of float64 stays in cache
@@ -31,14 +37,22 @@ def _relative_difference(g: np.ndarray, g_num: np.ndarray) -> float:
 
 
 def gradient_check(
-    net: MLP, X: np.ndarray, y: np.ndarray, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-6
+    net: MLP,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    eps: float = 1e-6,
+    progress: Progress = None,
+    cancel: Cancel = None,
 ) -> dict:
     """Compare ``net``'s backprop gradient with centred differences over every parameter.
 
     ``net`` should be float64 (a float32 net is checked through a float64 copy).
     X ``(n, n_features)``, y ``(n,)``; the penalty divides by m = n. Returns a dict with
     ``relative_difference``, ``passed``, ``threshold``, ``n_params``, ``eps``, ``note`` and
-    ``layers`` (per layer: relative differences of W and b).
+    ``layers`` (per layer: relative differences of W and b). progress(done, n_params) and
+    cancel() (True raises :class:`engine.errors.Cancelled`) are checked per weight column.
     """
     if net.dtype != np.float64:
         copy = MLP(net.layer_sizes, net.activation, dtype="float64", max_batch=len(X), output=net.output)
@@ -50,7 +64,7 @@ def gradient_check(
     net.loss_and_grad(X, y, l2=l2, l1=l1, m=m)
     grad = net.grads.copy()
 
-    num = numerical_gradient(net, X, y, l2=l2, l1=l1, eps=eps)
+    num = numerical_gradient(net, X, y, l2=l2, l1=l1, eps=eps, progress=progress, cancel=cancel)
 
     layers = []
     for i, (w, b) in enumerate(zip(net.W, net.b)):
@@ -94,7 +108,14 @@ def _count_near_kinks(net: MLP, X: np.ndarray, tol: float) -> int:
 
 
 def numerical_gradient(
-    net: MLP, X: np.ndarray, y: np.ndarray, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-6
+    net: MLP,
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    eps: float = 1e-6,
+    progress: Progress = None,
+    cancel: Cancel = None,
 ) -> np.ndarray:
     """Centred differences ``(J(θ+eps·e_k) − J(θ−eps·e_k)) / 2eps`` for every parameter k, float64.
 
@@ -140,6 +161,7 @@ def numerical_gradient(
         return mean_ce(z)
 
     num = np.empty(net.n_params, dtype=np.float64)
+    done = 0
     for layer in range(L):
         n_in, n_out = W[layer].shape
         w_at, b_at = _slice_of(net, net.W[layer]).start, _slice_of(net, net.b[layer]).start
@@ -147,6 +169,8 @@ def numerical_gradient(
         widest = max(net.layer_sizes[layer + 1 :])
         chunk = max(1, _BATCH_ELEMENTS // (n * widest))
         for j in range(n_out):
+            if cancel is not None and cancel():
+                raise Cancelled("gradient check cancelled")
             w = W[layer][:, j]
             pen = np.zeros(n_in + 1)  # J(+) − J(−) of the penalty; biases are not penalized
             if l2:
@@ -162,6 +186,9 @@ def numerical_gradient(
             g = (diff + pen) / (2.0 * eps)
             num[w_at + j : w_at + n_in * n_out : n_out] = g[:n_in]
             num[b_at + j] = g[n_in]
+            done += n_in + 1
+            if progress is not None:
+                progress(done, net.n_params)
     return num
 
 
@@ -210,3 +237,89 @@ def check_config(cfg, data, n_samples: int = 32) -> dict:
     if cfg.model.init == "zeros" or cfg.model.init_scale == 0.0:
         result["note"] += "; all weights start at zero, so only the output biases get a non-zero gradient"
     return result
+
+
+RULE = (
+    "passes when the relative difference ‖g − g_num‖ / (‖g‖ + ‖g_num‖) is below 1e-7: g from "
+    "backpropagation, g_num from centred differences (eps 1e-6) of the cost, both in float64 on a "
+    "copy of the model, dropout off, the L2/L1 penalty included with m = the number of checked samples"
+)
+
+
+def check_network(
+    net: MLP,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    n_samples: int = 32,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> dict:
+    """Gradient check of a model as it is now (the window's background check), on a float64 clone.
+
+    X ``(n, n_features)`` network input (normalized), y ``(n,)``; the first ``n_samples`` rows
+    are used. The network itself (its parameters, buffers and gradients) is not touched, so
+    this can run while the window shows it; take it between epochs or while paused for a
+    consistent snapshot. Returns :func:`gradient_check`'s dict plus ``rule`` (the pass rule
+    in words) and ``n_samples``. Large networks take long (784-512-256-10: about a minute):
+    use progress and cancel.
+    """
+    X = np.asarray(X)[:n_samples]
+    y = np.asarray(y)[:n_samples]
+    if len(y) == 0:
+        raise ValueError("the gradient check needs at least one sample")
+    copy = net.clone(dtype="float64", max_batch=len(y))
+    result = gradient_check(copy, X, y, l2=l2, l1=l1, progress=progress, cancel=cancel)
+    result["rule"] = RULE
+    result["n_samples"] = int(len(y))
+    return result
+
+
+def check_prepared(
+    net: MLP,
+    data,
+    *,
+    l2: float = 0.0,
+    l1: float = 0.0,
+    n_samples: int = 32,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> dict:
+    """:func:`check_network` on the first ``n_samples`` training samples of ``data`` (a PreparedData),
+    normalized with the data's own statistics; pass the run's ``regularization.l2`` / ``l1``."""
+    from engine.batches import to_network_input
+
+    X = to_network_input(data.train.X[:n_samples], data.norm_mean, data.norm_std, np.float64)
+    return check_network(
+        net, X, data.train.y[:n_samples], l2=l2, l1=l1, n_samples=n_samples, progress=progress, cancel=cancel
+    )
+
+
+def check_loaded(
+    model,
+    X_raw: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_samples: int = 32,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> dict:
+    """:func:`check_network` for a saved model (``engine.runs.LoadedModel``) on raw samples
+    ``X_raw`` ``(n, *input_shape)``, normalized with the model's statistics, with the L2/L1 of
+    the model's config."""
+    from engine.batches import to_network_input
+
+    X = to_network_input(np.asarray(X_raw)[:n_samples], model.norm_mean, model.norm_std, np.float64)
+    reg = model.config.regularization
+    return check_network(
+        model.net,
+        X,
+        np.asarray(y)[:n_samples],
+        l2=reg.l2,
+        l1=reg.l1,
+        n_samples=n_samples,
+        progress=progress,
+        cancel=cancel,
+    )

@@ -30,6 +30,30 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e
 
 
+_NARROW = 8  # up to this many classes the row maximum is a loop over columns (axis reductions on narrow rows are slow)
+
+
+def softmax_into(logits: np.ndarray, out: np.ndarray, row_buf: np.ndarray) -> np.ndarray:
+    """``softmax(logits)`` written into ``out`` ``(n, C)`` with no allocation of batch size.
+
+    row_buf: scratch ``(≥ n,)`` in out's dtype. ``out`` may be ``logits`` itself. The row
+    maximum is taken per row (as :func:`softmax` does), so no row underflows.
+    """
+    n, c = logits.shape
+    m = row_buf[:n]
+    if c <= _NARROW:
+        np.copyto(m, logits[:, 0], casting="unsafe")
+        for j in range(1, c):
+            np.maximum(m, logits[:, j], out=m, casting="unsafe")
+    else:
+        m[...] = logits.max(axis=1)
+    np.subtract(logits, m[:, None], out=out, casting="unsafe")
+    np.exp(out, out=out)
+    np.matmul(out, np.ones(c, dtype=out.dtype), out=m)  # row sums: a matrix-vector product is faster
+    np.divide(out, m[:, None], out=out)
+    return out
+
+
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean of ``-log softmax(logits)[i, y_i]`` over the rows, as a Python float."""
     logp = log_softmax(logits)

@@ -66,3 +66,23 @@ def dropout_mask(
         return np.ones(shape, dtype=dtype)
     keep = random_uint16(rng, count) < np.uint16(keep_threshold(keep_prob))
     return (keep * np.asarray(1.0 / keep_prob, dtype=dtype)).reshape(shape)
+
+
+def weight_decay_factor(lr: float, l2: float, m: int) -> float:
+    """Per-step shrink of every weight under L2 with plain SGD: ``1 − lr·λ/m``. Why L2 is "weight decay".
+
+    The L2 term adds ``(λ/m)·W`` to the gradient, so one SGD step is
+    ``W ← W − lr·(dJ/dW + (λ/m)·W) = (1 − lr·λ/m)·W − lr·dJ/dW``: before following the data
+    gradient, every weight is multiplied by this factor (lr 0.1, λ 0.7, m 1000 → 0.99993).
+    ``m`` is the number of training examples, as in the cost.
+
+    Other optimizers: with momentum as trained here (``v = βv + (1−β)g``) the decay term
+    goes through the velocity, so the shrink is spread over later steps but averages to the
+    same factor per step. With Adam the L2 gradient is divided by ``√v̂`` together with the
+    data gradient, so weights with large gradients shrink less and the factor is not this
+    one; this is the SGD factor (decoupled weight decay, AdamW, would restore it).
+    A factor ≤ 0 means lr·λ/m ≥ 1: the penalty alone would flip or zero the weights.
+    """
+    if m <= 0:
+        raise ValueError(f"m (training examples) must be positive, got {m}")
+    return 1.0 - lr * l2 / m

@@ -202,7 +202,7 @@ def test_train_end_to_end_then_evaluate_reproduces_accuracy(tmp_path):
     proc = run_main(["evaluate", "--run", str(run), "--data", "builtin:moons"])
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert set(result) == {"accuracy", "loss", "n_samples", "classes"}
+    assert set(result) == {"accuracy", "loss", "n_samples", "classes", "confusion"}
     final = summary["final_metrics"]
     expected = (
         n["train"] * final["train_acc"] + n["dev"] * final["dev_acc"] + n["test"] * summary["test_acc"]
