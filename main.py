@@ -2,7 +2,7 @@
 
 import sys
 
-HEADLESS_COMMANDS = {"train", "gradcheck", "evaluate", "data", "-h", "--help"}
+HEADLESS_COMMANDS = {"train", "gradcheck", "evaluate", "data", "sweep", "-h", "--help"}
 
 
 def main(argv: list[str]) -> int:

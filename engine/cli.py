@@ -1,9 +1,10 @@
-"""The headless command line: ``train``, ``gradcheck``, ``evaluate`` and ``data``.
+"""The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data`` and ``sweep``.
 
     python main.py train --config CFG.json --out DIR [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
     python main.py evaluate --run DIR --data SOURCE
     python main.py data --source SOURCE [--image-size H W] [--color rgb|gray]
+    python main.py sweep --config BASE.json --param FIELD=VALUES ... --out DIR  (see engine.sweep_cli)
 
 Results go to stdout (JSON for gradcheck, evaluate and data; a short text summary for
 train); progress goes to stderr. Exit status: 0 success, 1 a gradient check that
@@ -48,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reglab", description="RegLab headless commands (no arguments opens the window).")
     sub = parser.add_subparsers(
-        dest="command", parser_class=_Parser, metavar="{train,gradcheck,evaluate,data}"
+        dest="command", parser_class=_Parser, metavar="{train,gradcheck,evaluate,data,sweep}"
     )
     sub.required = True
 
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, metavar="SOURCE")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None)
     p.add_argument("--color", choices=("rgb", "gray"), default=None)
+
+    from engine import sweep_cli  # light: imports distributed only when a sweep runs
+
+    sweep_cli.add_parser(sub)
     return parser
 
 
@@ -86,9 +91,13 @@ def main(
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        command = {"train": _train, "gradcheck": _gradcheck, "evaluate": _evaluate, "data": _data}[
-            args.command
-        ]
+        command = {
+            "train": _train,
+            "gradcheck": _gradcheck,
+            "evaluate": _evaluate,
+            "data": _data,
+            "sweep": _sweep,
+        }[args.command]
         return command(args, out, err)
     except InputError as exc:
         print(f"error: {_one_line(str(exc))}", file=err)
@@ -372,6 +381,15 @@ def _report_2d(source: str) -> dict:
         "noise": data.noise,
         "skipped": [],
     }
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def _sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from engine import sweep_cli
+
+    return sweep_cli.run(args, out, err)
 
 
 # ---------------------------------------------------------------- helpers
