@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -503,12 +504,7 @@ class SweepRunner:
         from engine.sweep_worker import PROTOCOL, engine_digest
 
         if isinstance(answer, BaseException):
-            inner = answer.args[0] if type(answer) is Exception and answer.args else answer
-            detail = (
-                _one_line(inner)
-                if not isinstance(inner, BaseException)
-                else f"{type(inner).__name__}: {_one_line(inner)}"
-            )
+            detail = _exception_text(answer)
             raise SweepError(
                 f"{who} cannot run RegLab trials ({detail}); install RegLab in its Python environment "
                 "(the scheduler and every worker need it)"
@@ -538,7 +534,11 @@ class SweepRunner:
                 self._running.pop(tid, None)
             return None
         if kind == "progress":
-            records = tuple(msg.get("records") or ())
+            # msgpack hands lists back as tuples: make each record equal its metrics.jsonl line
+            records = tuple(
+                {k: list(v) if isinstance(v, tuple) else v for k, v in r.items()}
+                for r in msg.get("records") or ()
+            )
             with self._lock:
                 if tid not in self._running:
                     return None  # late epochs of a trial that has already ended
@@ -705,6 +705,9 @@ def start_local_cluster(n_workers: int):
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                # the scheduler serves a few HTTP routes even without a dashboard, by default on
+                # port 8787 (with a warning when that is taken): a free loopback port instead
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
                 host="127.0.0.1",
                 env=dict(BLAS_ENV),
@@ -776,6 +779,17 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _one_line(exc: BaseException) -> str:
+def _exception_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception, also when a worker's error arrives as
+    ``Exception('ModuleNotFoundError("No module named \'engine\'")')`` (the repr of the original)."""
+    if type(exc) is Exception and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        match = re.fullmatch(r"(\w+)\((['\"])(.*)\2\)", exc.args[0].strip(), re.S)
+        if match:
+            return f"{match.group(1)}: {_one_line(match.group(3))}"
+        return _one_line(exc.args[0])
+    return f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+def _one_line(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:299] + "…"
