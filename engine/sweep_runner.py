@@ -224,9 +224,12 @@ class SweepRunner:
         return self._cancel.is_set()
 
     def trial_history(self, trial_id: str) -> list[dict]:
-        """The epochs received so far from a running (or finished) trial of this run."""
+        """A trial's epochs: those received so far while it runs (metrics.jsonl-style dicts), its
+        run folder's metrics.jsonl once it has one. Only running trials are held in memory."""
         with self._lock:
-            return list(self._history.get(trial_id, ()))
+            if trial_id in self._history:
+                return list(self._history[trial_id])
+        return read_metrics(self.out_dir / TRIALS_DIR / trial_id / METRICS_FILE)
 
     @property
     def progress(self) -> SweepProgress:
@@ -386,6 +389,8 @@ class SweepRunner:
             with self._lock:
                 self._t_start = time.perf_counter()
             yield SweepStarted(self.progress, len(todo), label, tuple(workers))
+            if self._cancel.is_set():  # cancelled while the cluster started: submit nothing
+                return
 
             fn = self.trial_function
             if fn is None:
@@ -426,6 +431,8 @@ class SweepRunner:
                     if tid is None or futures.pop(tid, None) is None:
                         continue
                     self._finished.add(tid)
+                    with self._lock:
+                        self._history.pop(tid, None)
                     if item.status == "cancelled":
                         continue
                     yield from self._on_done(tid, item)
@@ -595,7 +602,6 @@ class SweepRunner:
         with self._lock:
             self._rows.append(row)
             self._done_rows[tid] = row
-            self._history[tid] = read_metrics(run_dir / METRICS_FILE)
             self._ran += 1
         yield TrialFinished(self.progress, tid, stop, row, run_dir)
 
