@@ -84,7 +84,12 @@ class SweepError(InputError):
 
 
 class TrialFailed(RuntimeError):
-    """A trial raised an unexpected exception on its worker (one line, exit status 1)."""
+    """A trial raised an unexpected exception on its worker (one line, exit status 1);
+    ``details`` holds the worker's traceback when there is one."""
+
+    def __init__(self, message: str, details: str | None = None):
+        super().__init__(message)
+        self.details = details
 
 
 # ---------------------------------------------------------------- events
@@ -566,7 +571,7 @@ class SweepRunner:
         if future.status == "error":
             exc = future.exception()
             with self._lock:
-                worker = self._running.pop(tid, "?")
+                worker = self._running.pop(tid, None) or self._erred_on(future)
             if self._error is None:
                 self._error = TrialFailed(
                     f"trial {tid} failed on worker {worker}: {type(exc).__name__}: {_one_line(exc)}"
@@ -575,6 +580,12 @@ class SweepRunner:
         out = future.result()
         with self._lock:
             self._running.pop(tid, None)
+        if out.crash is not None:
+            if self._error is None:
+                self._error = TrialFailed(
+                    f"trial {tid} failed on worker {out.worker}: {out.crash}", out.details
+                )
+            return
         if out.error is not None:
             if self._error is None:
                 self._error = SweepError(f"trial {tid} on worker {out.worker}: {out.error}")
@@ -604,6 +615,14 @@ class SweepRunner:
             self._done_rows[tid] = row
             self._ran += 1
         yield TrialFinished(self.progress, tid, stop, row, run_dir)
+
+    @staticmethod
+    def _erred_on(future) -> str:
+        """The worker a failed task ran on, asked of the scheduler ("?" when it cannot say)."""
+        try:
+            return ", ".join(future.client.run_on_scheduler(erred_on, future.key)) or "?"
+        except Exception:
+            return "?"
 
     def _stop_trials(self, client, stop_event, futures: dict[str, Any]) -> None:
         stop_event.set()
@@ -666,6 +685,12 @@ class SweepRunner:
             eta = (total - done) * elapsed / self._ran
         pruned = sum(1 for r in self._done_rows.values() if r.get("stop_reason") == PRUNED)
         return SweepProgress(total, done, resumed, len(self._running), pruned, elapsed, eta)
+
+
+def erred_on(key: str, dask_scheduler=None) -> list[str]:
+    """Run on the scheduler: the workers a failed task failed on."""
+    ts = dask_scheduler.tasks.get(key)
+    return sorted(getattr(ts, "erred_on", ()) or ()) if ts is not None else []
 
 
 # ---------------------------------------------------------------- the local cluster

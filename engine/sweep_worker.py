@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class TrialOutput:
     summary: dict | None = None
     files: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
+    crash: str | None = None  # an unexpected exception, ``Type: message`` (a bug: exit status 1)
+    details: str | None = None  # its traceback on the worker
 
 
 def rung_variable(topic: str, trial_id: str, epoch: int) -> str:
@@ -250,8 +253,17 @@ def _finite_or_none(x: float | None) -> float | None:
 def execute(task: TrialTask) -> TrialOutput:
     """The Dask task: one trial on this worker (see the module docstring)."""
     channel = DaskChannel(task)
+    t0 = time.perf_counter()
     try:
         return run_trial(task, channel)
+    except Exception as exc:  # a bug: reported to the client, not logged by Dask on the worker
+        return TrialOutput(
+            task.trial_id,
+            channel.address,
+            time.perf_counter() - t0,
+            crash=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+            details=traceback.format_exc(),
+        )
     finally:
         channel.close()
 

@@ -599,3 +599,40 @@ def test_live_history_of_a_trial_matches_its_metrics(l2_sweep, tmp_path):
         # epochs arrive in order while the trial runs (the last batch may land after the result,
         # which carries the whole history anyway)
         assert live[trial.id] and live[trial.id] == metrics[: len(live[trial.id])]
+
+
+# ---------------------------------------------------------------- failing trials
+
+
+def crashing_trial(task):
+    """A trial function with a bug: the sweep must stop and name the trial and its worker."""
+    from distributed import get_worker
+
+    if task.config["regularization"]["l2"] > 0.5:
+        raise ZeroDivisionError(f"bug on {get_worker().address}")
+    return fake_trial(task)
+
+
+def test_a_crashing_trial_stops_the_sweep_naming_trial_and_worker(tmp_path):
+    from engine.sweep_runner import TrialFailed
+
+    cfg = from_dict({"training": {"epochs": 3}})
+    definition = make_definition(cfg, [parse_param("regularization.l2=0,1", cfg)])
+    runner = SweepRunner(definition, tmp_path / "sweep", workers=1, trial_function=crashing_trial)
+    with pytest.raises(TrialFailed) as info:
+        runner.run()
+    bad = next(t.id for t in definition.trials if t.values["regularization.l2"] == 1.0)
+    message = str(info.value)
+    assert message.startswith(f"trial {bad} failed on worker tcp://127.0.0.1:")
+    assert "ZeroDivisionError: bug on tcp://127.0.0.1:" in message and "\n" not in message
+
+
+def test_data_a_worker_cannot_load_exits_2_naming_the_trial(tmp_path):
+    base = write_base(tmp_path, data={"source": str(tmp_path / "no-such-folder")})
+    proc = run_cli("sweep", "--config", str(base), "--param", "regularization.l2=0,1", "--workers", "1",
+                   "--out", str(tmp_path / "sweep"), timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: trial l2=") and " on worker tcp://127.0.0.1:" in last
+    assert "no-such-folder" in last and "Traceback" not in proc.stderr
+    assert read_results(tmp_path / "sweep") == []
