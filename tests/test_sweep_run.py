@@ -414,9 +414,23 @@ def long_definition(epochs=100_000):
     return make_definition(cfg, [parse_param("regularization.l2=0,0.1,1", cfg)])
 
 
-def test_cancel_stops_running_trials_and_leaves_no_worker(tmp_path):
+@pytest.fixture
+def background():
+    """Runners started in a thread by a test are cancelled and waited for at its end, pass or fail."""
+    runners: list[SweepRunner] = []
+    yield runners.append
+    for runner in runners:
+        runner.cancel()
+        try:
+            runner.wait(timeout=120)
+        except Exception:
+            pass
+
+
+def test_cancel_stops_running_trials_and_leaves_no_worker(tmp_path, background):
     out = tmp_path / "sweep"
     runner = SweepRunner(long_definition(), out, workers=2, progress_interval=0.05)
+    background(runner)
     seen: list = []
     during: set[int] = set()
 
@@ -531,11 +545,12 @@ def test_scheduler_runs_the_sweep_on_its_workers_with_the_local_numbers(outside_
         assert sum(r["data_loaded"] for r in remote.values() if r["worker"] == w) == 1
 
 
-def test_cancel_on_an_outside_cluster_leaves_nothing_running(outside_cluster, tmp_path):
+def test_cancel_on_an_outside_cluster_leaves_nothing_running(outside_cluster, tmp_path, background):
     import distributed
 
     address, workers = outside_cluster
     runner = SweepRunner(long_definition(), tmp_path / "sweep", scheduler=address, progress_interval=0.05)
+    background(runner)
 
     def on_event(event):
         if isinstance(event, TrialProgress):
