@@ -568,16 +568,14 @@ class SweepRunner:
 
     def _on_done(self, tid: str, future) -> Iterator[SweepEvent]:
         trial = self._trials[tid]
-        if future.status == "error":
-            exc = future.exception()
+        try:
+            out = future.result()
+        except Exception as exc:  # the task raised, its worker died, or the scheduler lost it
             with self._lock:
                 worker = self._running.pop(tid, None) or self._erred_on(future)
             if self._error is None:
-                self._error = TrialFailed(
-                    f"trial {tid} failed on worker {worker}: {type(exc).__name__}: {_one_line(exc)}"
-                )
+                self._error = TrialFailed(f"trial {tid} failed on worker {worker}: {_exception_text(exc)}")
             return
-        out = future.result()
         with self._lock:
             self._running.pop(tid, None)
         if out.crash is not None:

@@ -651,3 +651,34 @@ def test_data_a_worker_cannot_load_exits_2_naming_the_trial(tmp_path):
     assert last.startswith("error: trial l2=") and " on worker tcp://127.0.0.1:" in last
     assert "no-such-folder" in last and "Traceback" not in proc.stderr
     assert read_results(tmp_path / "sweep") == []
+
+
+def test_random_sampling_from_the_command_line(tmp_path):
+    base = write_base(tmp_path, training={"epochs": 3})
+    out = tmp_path / "sweep"
+    args = ("sweep", "--config", str(base), "--param", "optimizer.lr=log:0.001:0.1", "--param",
+            "training.batch_size=16,32", "--sample", "random", "--budget", "3", "--seed", "5",
+            "--workers", "1", "--out", str(out))  # fmt: skip
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    stored = json.loads((out / "sweep.json").read_text())
+    assert (stored["sampling"], stored["budget"], stored["sample_seed"]) == ("random", 3, 5)
+    cfg = from_dict(json.loads(base.read_text()))
+    expected = make_definition(
+        cfg,
+        [parse_param("optimizer.lr=log:0.001:0.1", cfg), parse_param("training.batch_size=16,32", cfg)],
+        sampling="random",
+        budget=3,
+        sample_seed=5,
+    )
+    rows = rows_by_id(out)
+    assert set(rows) == {t.id for t in expected.trials}
+    for t in expected.trials:
+        assert rows[t.id]["values"] == {
+            "optimizer.lr": t.values["optimizer.lr"],
+            "training.batch_size": t.values["training.batch_size"],
+        }
+        assert 0.001 <= t.values["optimizer.lr"] <= 0.1
+    # the same command again: the same points, nothing to run
+    again = run_cli(*args)
+    assert again.returncode == 0 and "all 3 trials are done already" in again.stderr
