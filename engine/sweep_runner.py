@@ -212,7 +212,9 @@ class SweepRunner:
         self._t_start: float | None = None
         self._thread: threading.Thread | None = None
         self._outcome: SweepOutcome | None = None
-        self._error: BaseException | None = None
+        self._trial_error: BaseException | None = None  # ends the sweep once the cluster is torn down
+        self._thread_error: BaseException | None = None  # what start()'s thread ended with
+        self._used = False
         self._pruner: SuccessiveHalving | None = None
         self._finished: set[str] = set()  # trials of this run whose task has ended
         self._verdicts: list[str] = []  # rung Variables set on the scheduler (deleted at the end)
@@ -253,7 +255,7 @@ class SweepRunner:
                     if on_event is not None:
                         on_event(event)
             except BaseException as exc:  # handed to wait()
-                self._error = exc
+                self._thread_error = exc
 
         self._thread = threading.Thread(target=drive, name="sweep-runner", daemon=True)
         self._thread.start()
@@ -265,8 +267,8 @@ class SweepRunner:
         self._thread.join(timeout)
         if self._thread.is_alive():
             return None
-        if self._error is not None:
-            raise self._error
+        if self._thread_error is not None:
+            raise self._thread_error
         return self._outcome
 
     def run(self, on_event: Callable[[SweepEvent], None] | None = None) -> SweepOutcome:
@@ -344,6 +346,9 @@ class SweepRunner:
     # ------------------------------------------------------------ the run
     def events(self) -> Iterator[SweepEvent]:
         """Run the sweep, yielding events as they happen (see the module docstring)."""
+        if self._used:
+            raise RuntimeError("a SweepRunner runs once; make a new one to run the sweep again")
+        self._used = True
         t0 = time.perf_counter()
         todo = (
             self.prepare()
@@ -389,7 +394,6 @@ class SweepRunner:
             cluster, client, label = self._connect(distributed, len(todo))
             workers = self._probe(client)
             stop_event = distributed.Event(stop_name, client=client)
-            stop_event.clear()
             client.subscribe_topic(topic, lambda ev: inbox.put(("event", ev[1])))
             with self._lock:
                 self._t_start = time.perf_counter()
@@ -441,13 +445,12 @@ class SweepRunner:
                     if item.status == "cancelled":
                         continue
                     yield from self._on_done(tid, item)
-                    if self._error is not None and not stopping:
+                    if self._trial_error is not None and not stopping:
                         self._cancel.set()
         finally:
             self._teardown(client, cluster, futures, topic, stop_name, stopping)
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self._trial_error is not None:
+            raise self._trial_error
 
     def _connect(self, distributed, n_todo: int):
         silence = logging.ERROR
@@ -573,20 +576,22 @@ class SweepRunner:
         except Exception as exc:  # the task raised, its worker died, or the scheduler lost it
             with self._lock:
                 worker = self._running.pop(tid, None) or self._erred_on(future)
-            if self._error is None:
-                self._error = TrialFailed(f"trial {tid} failed on worker {worker}: {_exception_text(exc)}")
+            if self._trial_error is None:
+                self._trial_error = TrialFailed(
+                    f"trial {tid} failed on worker {worker}: {_exception_text(exc)}"
+                )
             return
         with self._lock:
             self._running.pop(tid, None)
         if out.crash is not None:
-            if self._error is None:
-                self._error = TrialFailed(
+            if self._trial_error is None:
+                self._trial_error = TrialFailed(
                     f"trial {tid} failed on worker {out.worker}: {out.crash}", out.details
                 )
             return
         if out.error is not None:
-            if self._error is None:
-                self._error = SweepError(f"trial {tid} on worker {out.worker}: {out.error}")
+            if self._trial_error is None:
+                self._trial_error = SweepError(f"trial {tid} on worker {out.worker}: {out.error}")
             return
         if not out.files:  # cancelled before it trained
             yield TrialFinished(self.progress, tid, CANCELLED, None, None)

@@ -682,3 +682,19 @@ def test_random_sampling_from_the_command_line(tmp_path):
     # the same command again: the same points, nothing to run
     again = run_cli(*args)
     assert again.returncode == 0 and "all 3 trials are done already" in again.stderr
+
+
+def test_start_hands_errors_to_wait_and_a_runner_runs_once(tmp_path):
+    from engine.errors import InputError
+
+    cfg = from_dict({})
+    definition = make_definition(cfg, [parse_param("regularization.l2=0,1", cfg)])
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("x")
+    runner = SweepRunner(definition, busy)
+    runner.start()
+    with pytest.raises(InputError, match="is not empty and holds no sweep.json"):
+        runner.wait(timeout=60)
+    with pytest.raises(RuntimeError, match="runs once"):
+        next(runner.events())
