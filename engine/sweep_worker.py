@@ -29,6 +29,7 @@ path on every worker (built-in sets are generated on the worker).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import sys
@@ -228,7 +229,7 @@ class DaskChannel:
             try:
                 verdict = var.get(timeout=0.5)
                 break
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
                 if self._stop.is_set():
                     return {"promote": True, "message": "stopped while waiting for the pruning verdict"}
         var.delete()

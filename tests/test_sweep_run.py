@@ -128,6 +128,8 @@ def test_sweep_writes_the_documented_folder(l2_sweep):
         assert sum(r["data_loaded"] for r in rows if r["worker"] == w) == 1
     # stderr: the cluster line and one line per trial
     assert "6 of 6 trials to run, on local (2 workers)" in proc.stderr
+    noise = [line for line in proc.stderr.splitlines() if not line.startswith(("sweep: ", "["))]
+    assert noise == []  # no Dask logging, dashboard or bokeh warnings
     assert proc.stderr.count("completed after 15 epochs") == 6
     assert "best: regularization.l2=" in proc.stdout
     # results.csv has the same rows
@@ -535,6 +537,7 @@ def test_scheduler_runs_the_sweep_on_its_workers_with_the_local_numbers(outside_
                    "--scheduler", address, "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert f"on {address}" in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if not line.startswith(("sweep: ", "["))] == []
     remote, local = rows_by_id(out), rows_by_id(local_out)
     assert set(remote) == set(local)
     assert {r["worker"] for r in remote.values()} <= set(workers)
