@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of random sampling")
     p.add_argument("--prune", choices=("halving",), help="stop bad trials early by successive halving")
-    p.add_argument("--eta", type=int, metavar="η", help="halving's reduction factor (default 3)")
+    p.add_argument("--eta", type=int, metavar="ETA", help="halving's reduction factor (default 3)")
     p.add_argument("--min-epochs", type=int, metavar="R", help="first rung epoch of halving (default 1)")
     p.add_argument("--workers", type=int, metavar="N", help="local cluster size (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (tcp://HOST:PORT)")

@@ -701,3 +701,32 @@ def test_start_hands_errors_to_wait_and_a_runner_runs_once(tmp_path):
         runner.wait(timeout=60)
     with pytest.raises(RuntimeError, match="runs once"):
         next(runner.events())
+
+
+def test_ctrl_c_cancels_the_command_which_exits_130_and_resumes_later(tmp_path):
+    base = write_base(tmp_path, training={"epochs": 100_000})
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        [sys.executable, "main.py", "sweep", "--config", str(base), "--param", "regularization.l2=0,1",
+         "--workers", "2", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stderr.readline()  # "sweep: 2 of 2 trials to run, on local (2 workers)"
+        assert line.startswith("sweep: 2 of 2 trials to run"), line
+        time.sleep(3)  # the trials start within a fraction of a second of that line
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "stopping the sweep" in stderr and "cancelled (no results row" in stderr
+    assert "cancelled; re-run the same command to finish" in stdout
+    assert read_results(out) == []
+    trials = list((out / "trials").iterdir())
+    assert len(trials) == 2  # both were training when Ctrl-C came
+    for trial in trials:
+        summary = json.loads((trial / "summary.json").read_text())
+        assert summary["stop_reason"] == "cancelled" and summary["epochs_run"] < 100_000
