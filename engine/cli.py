@@ -1,4 +1,5 @@
-"""The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data``, ``lesson``, ``depth-lab``, ``landscape``.
+"""The headless command line: ``train``, ``gradcheck``, ``evaluate``, ``data``, ``lesson``, ``depth-lab``,
+``landscape`` and ``sweep``.
 
     python main.py train --config CFG.json --out DIR [--overwrite] [--evaluate-test] [--human-error E]
     python main.py gradcheck --config CFG.json
@@ -7,6 +8,7 @@
     python main.py lesson NAME --out DIR [--overwrite] [--quick]  |  python main.py lesson --list
     python main.py depth-lab --depth N --width W --activation A --init I --scale S [--samples M] [--seed K]
     python main.py landscape --run DIR --data SOURCE [--points P] [--span S] [--directions D] [--seed K]
+    python main.py sweep --config BASE.json --param FIELD=VALUES ... --out DIR  (see engine.sweep_cli)
 
 Results go to stdout (JSON for gradcheck, evaluate, data, depth-lab and landscape; a short
 text summary for train and lesson); progress goes to stderr.
@@ -126,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer epochs where the outcome is already clear")
     p.add_argument("--list", action="store_true", help="list the lessons and exit")
     _add_insight_commands(sub)
+
+    from engine import sweep_cli  # light: imports distributed only when a sweep runs
+
+    sweep_cli.add_parser(sub)
     return parser
 
 
@@ -149,6 +155,7 @@ def main(
             "lesson": _lesson,
             "depth-lab": _depth_lab,
             "landscape": _landscape,
+            "sweep": _sweep,
         }[args.command]
         return command(args, out, err)
     except InputError as exc:
@@ -749,6 +756,15 @@ class _CountProgress(_DataProgress):
         self._last = now
         self._shown = True
         print(f"\r{self._label} {done}/{total}", end="", file=self._err, flush=True)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def _sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from engine import sweep_cli
+
+    return sweep_cli.run(args, out, err)
 
 
 # ---------------------------------------------------------------- helpers

@@ -27,6 +27,11 @@ Where each set comes from:
   ``split_indices`` is kept whenever the main source was split (the unused set's index
   array is empty) and is None when nothing was split.
 
+``data.train_limit`` (learning curves): when set and smaller than the training set, only a
+seeded subset of that many training examples is used (stratified when ``data.stratify``;
+:func:`engine.splits.train_subset`); dev and test are unchanged, normalization is fitted on
+the subset, and ``split_indices["train_idx"]`` records the subset.
+
 Separate sources must have the main source's classes (the same names; labels are
 remapped when only the order differs) and the same sample shape; otherwise DataError
 names the source. When dev and test come from different sources a note repeats the
@@ -55,7 +60,7 @@ from engine.dataset import ArraySet, PreparedData, SourceData
 from engine.datasets2d import make_2d
 from engine.errors import DataError
 from engine.normalization import apply_standardizer, feature_matrix, fit_standardizer, identity_standardizer
-from engine.splits import SET_NAMES, split_indices, split_rng
+from engine.splits import SET_NAMES, split_indices, split_rng, train_subset, train_subset_rng
 
 MISMATCH_NOTE = (
     "dev and test come from different sources: dev and test should come from the same distribution; "
@@ -190,6 +195,19 @@ def _plan(
                 "dev": None,
                 "test": np.zeros(0, np.int64),
             }
+    limit = cfg.data.train_limit
+    if limit is not None and len(idx["train"]) > limit:  # learning curves: a seeded subset of train
+        keep = train_subset(
+            main.y[idx["train"]],
+            limit,
+            cfg.data.stratify,
+            train_subset_rng(cfg.data.seed),
+            main.classes,
+            check,
+        )
+        idx["train"] = idx["train"][keep]
+        if split is not None:
+            split = {**split, "train_idx": idx["train"]}
     return main, extra, idx, split, carved
 
 

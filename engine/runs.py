@@ -63,6 +63,10 @@ from engine.fileio import (
 from engine.jsonfile import INT_LIMIT, parse_json, read_json_file, read_text_file
 from engine.trainer import METRIC_KEYS, STOP_REASONS
 
+# what a run folder's summary may say: the trainer's stop reasons, and "pruned", which only a
+# sweep's successive halving gives a trial (engine.sweep_prune)
+RUN_STOP_REASONS = (*STOP_REASONS, "pruned")
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -681,8 +685,10 @@ def check_summary(obj: Any) -> dict:
     out = dict(obj)
     out["epochs_run"] = _integer(obj["epochs_run"], "epochs_run", 0)
     out["best_epoch"] = _integer(obj["best_epoch"], "best_epoch", 0)
-    if obj["stop_reason"] not in STOP_REASONS:
-        raise _Bad(f"stop_reason must be one of {', '.join(STOP_REASONS)}, got {_show(obj['stop_reason'])}")
+    if obj["stop_reason"] not in RUN_STOP_REASONS:
+        raise _Bad(
+            f"stop_reason must be one of {', '.join(RUN_STOP_REASONS)}, got {_show(obj['stop_reason'])}"
+        )
     if "weights_epoch" in obj:
         out["weights_epoch"] = _integer(obj["weights_epoch"], "weights_epoch", 0)
     if "n_test" in obj:

@@ -29,6 +29,56 @@ def split_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5EED5])
 
 
+def train_subset_rng(seed: int) -> np.random.Generator:
+    """The Generator ``data.train_limit``'s subset uses (a stream of its own, apart from the split)."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x71D17])
+
+
+def train_subset(
+    y: np.ndarray,
+    limit: int,
+    stratify: bool,
+    rng: np.random.Generator,
+    classes: Sequence[str] | None = None,
+    check: bool = True,
+) -> np.ndarray:
+    """Positions ``(min(limit, n),)`` into the training labels y ``(n,)``: the examples kept by
+    ``data.train_limit`` (learning curves), sorted int64.
+
+    Stratified: every class keeps its share, ``limit · n_c / n`` rounded by largest remainder
+    (as a split rounds). Otherwise a seeded random subset. Within a class the kept examples are
+    a prefix of one seeded permutation, so a smaller limit keeps a subset of what a larger one
+    keeps (up to a shift of one example between classes where the rounding moves it). A limit
+    of n or more keeps every example. Raises DataError naming ``data.train_limit`` when a class
+    would keep no example, unless check=False.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    if limit >= n:
+        return np.arange(n, dtype=np.int64)
+    names = _class_names(y, classes)
+    sizes = np.bincount(y, minlength=len(names)) if n else np.zeros(len(names), np.int64)
+    if stratify:
+        counts = largest_remainder(int(limit), sizes)
+        parts = []
+        for c in range(len(names)):
+            members = np.flatnonzero(y == c)
+            parts.append(members[rng.permutation(len(members))[: counts[c]]])
+        keep = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    else:
+        keep = rng.permutation(n)[:limit]
+        counts = np.bincount(y[keep], minlength=len(names))
+    if check:
+        for c, name in enumerate(names):
+            if sizes[c] > 0 and counts[c] == 0:
+                raise DataError(
+                    f"data.train_limit {limit} leaves class {name!r} with no training examples "
+                    f"(it has {int(sizes[c])} of the {n}); use a larger limit"
+                    + ("" if stratify else " or stratify")
+                )
+    return np.sort(keep).astype(np.int64)
+
+
 def split_label(fractions: Sequence[float]) -> str:
     """``(0.98, 0.01, 0.01)`` -> ``"98/1/1"``; a zero test fraction is left out (``"70/30"``)."""
     fr = _fractions(fractions)
