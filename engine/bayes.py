@@ -16,8 +16,8 @@ The estimate uses its own fixed seed: it describes the generator, not one drawn 
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
 
 import numpy as np
 
@@ -30,16 +30,32 @@ _SPIRAL_SWEEP = 4.0
 _SPIRAL_R0 = 0.05
 
 
-def bayes_error(name: str, noise: float, n_classes: int = 3) -> float | None:
-    """Estimated Bayes error (a fraction) of ``builtin:name`` at this noise; None if unknown."""
+def bayes_error(name: str, noise: float, n_classes: int = 3, compute: bool = True) -> float | None:
+    """Estimated Bayes error (a fraction) of ``builtin:name`` at this noise; None if unknown.
+
+    The estimate takes ~0.1–0.3 s the first time and is remembered. compute=False returns
+    only a remembered estimate (None otherwise): for a window that must not wait for it.
+    """
     if name not in _ESTIMATORS:
         return None
     k = n_classes if name in ("spiral", "blobs") else 2
-    return _cached(name, round(float(noise), 9), int(k))
+    key = (name, round(float(noise), 9), int(k))
+    with _lock:
+        if key in _memo:
+            return _memo[key]
+    if not compute:
+        return None
+    value = _estimate(*key)
+    with _lock:
+        _memo[key] = value
+    return value
 
 
-@functools.lru_cache(maxsize=64)
-def _cached(name: str, noise: float, k: int) -> float:
+_memo: dict[tuple[str, float, int], float] = {}
+_lock = threading.Lock()
+
+
+def _estimate(name: str, noise: float, k: int) -> float:
     if noise <= 0:
         return 0.0  # noiseless classes do not overlap
     rng = np.random.default_rng(SEED)

@@ -229,22 +229,34 @@ def diagnose(
     )
 
 
-def resolve_human_error(cfg) -> tuple[float, str]:
+def resolve_human_error(cfg, compute: bool = True) -> tuple[float, str]:
     """(human-level error, where it came from) for an ExperimentConfig.
 
-    ``config``: the value the user set; ``bayes_estimate``: the Bayes error of a generated 2-D
-    set estimated from its generator (see :mod:`engine.bayes`); ``default``: 0 (no estimate).
+    ``config``: the value the user set; otherwise :func:`estimate_human_error` of its data.
     """
     value = cfg.diagnosis.human_error
     if value is not None:
         return float(value), "config"
-    source = cfg.data.source
-    if source.startswith("builtin:") and cfg.data.dev_source is None:
+    return estimate_human_error(cfg.data, compute=compute)
+
+
+def estimate_human_error(data, compute: bool = True) -> tuple[float, str]:
+    """(error, source) when no human-level error is set, for a DataConfig.
+
+    ``bayes_estimate``: the Bayes error of a generated 2-D set estimated from its generator
+    (see :mod:`engine.bayes`); ``default``: 0 (no estimate for this data); ``pending``:
+    compute=False and the estimate is not known yet (0 meanwhile).
+    """
+    source = data.source
+    if source.startswith("builtin:") and data.dev_source is None:
         from engine.bayes import bayes_error
 
-        est = bayes_error(source.split(":", 1)[1], cfg.data.noise, cfg.data.n_classes)
+        name = source.split(":", 1)[1]
+        est = bayes_error(name, data.noise, data.n_classes, compute=compute)
         if est is not None:
             return round(est, 4), "bayes_estimate"
+        if not compute and bayes_error(name, 0.0) is not None:  # a set with an estimator
+            return 0.0, "pending"
     return 0.0, "default"
 
 
@@ -259,11 +271,13 @@ def run_outcomes(cfg, stop_reason: str | None, warning_codes: Collection[str] = 
 
 
 def diagnose_run(cfg, metrics: dict | None, stop_reason: str | None, warning_codes: Collection[str] = (),
-                 *, image_data: bool = False) -> Diagnosis | None:  # fmt: skip
-    """Diagnosis of a run from its final metrics dict (train_acc, dev_acc), or None if unknown."""
+                 *, image_data: bool = False, human_error: float | None = None) -> Diagnosis | None:  # fmt: skip
+    """Diagnosis of a run from its final metrics dict (train_acc, dev_acc), or None if unknown.
+
+    human_error: the human-level error to use (default: :func:`resolve_human_error` of cfg)."""
     if not metrics or metrics.get("train_acc") is None or metrics.get("dev_acc") is None:
         return None
-    human, _ = resolve_human_error(cfg)
+    human = resolve_human_error(cfg)[0] if human_error is None else float(human_error)
     reg = cfg.regularization
     regularized = reg.l2 > 0 or reg.l1 > 0 or min(cfg.keep_probs() or [1.0]) < 1 or reg.input_keep_prob < 1
     return diagnose(

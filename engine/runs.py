@@ -767,6 +767,24 @@ def _load_config(cfg_path: Path) -> ExperimentConfig:
         raise DataError(f"{cfg_path}: not a valid config ({type(exc).__name__}: {exc})"[:300]) from None
 
 
+def load_summary(run_dir: str | Path) -> dict | None:
+    """A run folder's summary.json, validated (None while the run has none). DataError otherwise."""
+    summary_path = Path(run_dir) / SUMMARY_FILE
+    try:
+        if not os.path.lexists(summary_path):
+            return None
+        raw = read_json_file(summary_path, what="summary", max_bytes=SUMMARY_MAX_BYTES, streams=False)
+        return check_summary(raw)
+    except _Bad as exc:
+        raise DataError(f"{summary_path}: {exc}") from None
+    except DataError:
+        raise
+    except InputError as exc:
+        raise DataError(str(exc)) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DataError(f"{summary_path}: cannot read ({type(exc).__name__}: {exc})"[:300]) from None
+
+
 def load_run(run_dir: str | Path) -> RunRecord:
     """Read a run directory (finished or in progress), validating every file.
 
@@ -780,14 +798,7 @@ def load_run(run_dir: str | Path) -> RunRecord:
         if not os.path.lexists(cfg_path):
             raise DataError(f"{path}: not a run directory (no {CONFIG_FILE})")
         cfg = _load_config(cfg_path)
-        summary = None
-        summary_path = path / SUMMARY_FILE
-        if os.path.lexists(summary_path):
-            raw = read_json_file(summary_path, what="summary", max_bytes=SUMMARY_MAX_BYTES, streams=False)
-            try:
-                summary = check_summary(raw)
-            except _Bad as exc:
-                raise DataError(f"{summary_path}: {exc}") from None
+        summary = load_summary(path)
         metrics = read_metrics(path / METRICS_FILE)
     except DataError:
         raise

@@ -9,9 +9,11 @@ process the engine runs exactly as ``main.py train`` runs it, on its own core an
 Protocol (child → parent, over a ``multiprocessing`` pipe; the parent polls without
 blocking): ``("records", [EpochRecord, ...])`` batched at most every ``BATCH_SECONDS`` (and at
 the last record), ``("weights", epoch, flat_params, layer_sizes)`` when the parent asked for
-them, ``("finished", summary)``, ``("error", message, kind)`` with kind ``input`` (bad input,
+them, ``("stats", epoch, [LayerStats dict per layer])`` while the parent wants layer statistics
+(:func:`engine.insight.layers.layer_statistics` on a fixed batch of 256 training samples, at
+most ``STATS_SHARE`` of the training time), ``("finished", summary)``, ``("error", message, kind)`` with kind ``input`` (bad input,
 shown as is) or ``internal``. Parent → child: a small shared array of flags (stop, pause,
-weights wanted), read by the child between mini-batches (a few nanoseconds each).
+weights wanted, stats wanted), read by the child between mini-batches (a few nanoseconds each).
 
 Stop is graceful: the run ends at the next mini-batch with stop_reason ``cancelled`` and its
 folder is written. SIGTERM in the child does the same. The child dies with its parent (Linux:
@@ -29,7 +31,9 @@ import traceback
 from pathlib import Path
 
 BATCH_SECONDS = 0.05
-STOP, PAUSE, WANT_WEIGHTS = 0, 1, 2
+STOP, PAUSE, WANT_WEIGHTS, WANT_STATS = 0, 1, 2, 3
+STATS_SHARE = 0.05  # layer statistics may take at most this share of the training time
+STATS_SAMPLES = 256
 _PRELOAD = [
     "engine.training_process",
     "engine.experiment",
@@ -101,6 +105,7 @@ def _child_main(conn, cfg_json: str, run_dir: str, data, flags, max_blas_threads
             should_stop()
         pending: list = []
         last_sent = time.monotonic()
+        stats = _StatsProbe()
         for record in exp.records():
             pending.append(record)
             now = time.monotonic()
@@ -111,6 +116,10 @@ def _child_main(conn, cfg_json: str, run_dir: str, data, flags, max_blas_threads
                 flags[WANT_WEIGHTS] = 0
                 net = exp.trainer.network
                 conn.send(("weights", record.epoch, net.get_params(), list(net.layer_sizes)))
+            if flags[WANT_STATS] and exp.trainer is not None and stats.due():
+                found = stats.measure(exp.trainer.network, exp.data)
+                if found is not None:
+                    conn.send(("stats", record.epoch, found))
         if pending:
             conn.send(("records", pending))
         conn.send(("finished", exp.summary))
@@ -127,6 +136,42 @@ def _child_main(conn, cfg_json: str, run_dir: str, data, flags, max_blas_threads
         conn.send(("error", f"{describe_exception(exc)}\n\n{detail}", "internal"))
     finally:
         conn.close()
+
+
+class _StatsProbe:
+    """Layer statistics on a fixed batch, measured only while they cost at most STATS_SHARE of the time."""
+
+    def __init__(self) -> None:
+        self.batch = None
+        self.cost = 0.0
+        self.last_end = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last_end >= self.cost / STATS_SHARE
+
+    def measure(self, net, data) -> list[dict] | None:
+        import numpy as np
+
+        from engine.batches import to_network_input
+        from engine.insight.layers import layer_statistics
+
+        t0 = time.monotonic()
+        if self.batch is None:
+            train = data.train
+            if len(train) == 0:
+                return None
+            n = len(train)
+            idx = (
+                np.arange(n)
+                if n <= STATS_SAMPLES
+                else np.sort(np.random.default_rng(0).choice(n, STATS_SAMPLES, replace=False))
+            )
+            X = to_network_input(np.asarray(train[idx]), data.norm_mean, data.norm_std, net.dtype)
+            self.batch = (X, np.asarray(train.y)[idx].astype(np.int64))
+        found = [s.to_dict() for s in layer_statistics(net, *self.batch)]
+        self.last_end = time.monotonic()
+        self.cost = self.last_end - t0
+        return found
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -148,7 +193,7 @@ class TrainingProcess:
         self.cfg = cfg
         self.run_dir = str(run_dir)
         self._ctx = context()
-        self._flags = self._ctx.RawArray("b", 3)
+        self._flags = self._ctx.RawArray("b", 4)
         self._recv, send = self._ctx.Pipe(duplex=False)
         self._proc = self._ctx.Process(
             target=_child_main,
@@ -179,6 +224,10 @@ class TrainingProcess:
 
     def request_weights(self) -> None:
         self._flags[WANT_WEIGHTS] = 1
+
+    def want_stats(self, on: bool) -> None:
+        """Ask for layer statistics at epoch ends (within their time budget) while on."""
+        self._flags[WANT_STATS] = 1 if on else 0
 
     def is_alive(self) -> bool:
         return self._proc.is_alive()

@@ -198,6 +198,12 @@ def _train_and_quit(app: QApplication, window, status: dict) -> None:
             "gap_p50_ms": float(np.median(gaps)),
             "gap_p99_ms": float(np.percentile(gaps, 99)),
             "gap_longest_ms": float(gaps.max()),
+            # the three longest gaps: (seconds after training started, milliseconds)
+            "gap_worst": [
+                (round(ticks[i] - ticks[0], 3), round(float(gaps[i]), 1)) for i in np.argsort(gaps)[-3:][::-1]
+            ]
+            if len(ticks) > 1
+            else [],
         }
         print(json.dumps(out), flush=True)
         window.close()

@@ -41,6 +41,7 @@ from engine.dataset import PreparedData
 from engine.errors import InputError
 from engine.fileio import atomic_write_text
 from engine.history import RunHistory
+from gui.models.current_model import CurrentModel
 from gui.models.data_session import DataSession
 from gui.models.runs_table import RunsTableModel
 from gui.models.training_session import TrainingSession
@@ -167,8 +168,18 @@ class MainWindow(QMainWindow):
         self.run_banner.setObjectName("runBanner")
         self.run_banner.setVisible(False)
         self.curves = CurvesView(self.session, self.runs_model)
+        self.current_model = CurrentModel(self.session, self.state, self)
+        # the curves and the views of the model itself share one tab widget: every view exists
+        # from start-up, whatever the data (a view shows a hint until it has something to show)
+        self.view_tabs = QTabWidget()
+        self.view_tabs.setObjectName("viewTabs")
+        self.view_tabs.addTab(self.curves, "Curves")
         self.runs = RunsView(self.runs_model, self.session)
         self.diagnosis = DiagnosisView(self.session, self.state)
+
+    def add_view(self, view: QWidget, title: str) -> None:
+        """A view of the current run (or a tool) as a tab beside the curves."""
+        self.view_tabs.addTab(view, title)
 
     def _build_layout(self) -> None:
         top = QWidget()
@@ -177,7 +188,7 @@ class MainWindow(QMainWindow):
         top_lay.addWidget(self.controls)
         top_lay.addWidget(self.banner)
         top_lay.addWidget(self.run_banner)
-        top_lay.addWidget(self.curves, 1)
+        top_lay.addWidget(self.view_tabs, 1)
         self.bottom_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottom_splitter.setObjectName("bottomSplitter")
         self.bottom_splitter.addWidget(self.runs)
@@ -751,6 +762,7 @@ class MainWindow(QMainWindow):
             return
         self.session.shutdown()
         self.data_session.shutdown()
+        self.current_model.shutdown()
         for runner in self.findChildren(TaskRunner):  # no thread outlives the window
             runner.shutdown()
         self.settings.set_geometry(self.saveGeometry())

@@ -54,8 +54,10 @@ def make_window(qtbot, tmp_path: Path, overrides: dict | None = None, preload: b
 
 
 def train(qtbot, win: MainWindow, timeout: int = 60000) -> str:
+    """Click Train, wait for the run to finish and the plots to draw its end (a few timer ticks)."""
     with qtbot.waitSignal(win.runFinished, timeout=timeout) as blocker:
         qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.curves.is_redrawing(), timeout=5000)
     return blocker.args[0]
 
 
@@ -559,8 +561,11 @@ def test_live_redraw_paints_one_plot_once_and_the_range_follows_the_run_not_the_
     assert not view.follows_data("acc") and acc_vb.viewRange() == zoomed
     loss_vb = view.loss_plot.getPlotItem().getViewBox()
     assert view.follows_data("loss") and loss_vb.viewRange()[0][1] >= 100
-    # at rest pyqtgraph's auto-range is back: it fits the run too (overlays ignore bounds)
+    # at rest pyqtgraph's auto-range is back: it fits the run too (overlays ignore bounds); the
+    # end of a run is drawn one plot per timer tick
     view.end_run()
+    assert view.is_redrawing()
+    qtbot.waitUntil(lambda: not view.is_redrawing(), timeout=5000)
     for part, plot in plots.items():
         assert all(plot.getPlotItem().getViewBox().autoRangeEnabled()) == (part != "acc")
     loss_vb.autoRange()
@@ -615,6 +620,7 @@ def test_diagnosis_bars_repaint_only_when_a_shown_number_changes(qtbot, qapp, mo
         history.append_records(
             str(tmp_path / "r"), [{"epoch": e, "train_acc": train_acc, "dev_acc": dev_acc}]
         )
+        session.recordsShown.emit(str(tmp_path / "r"))  # what the session's poll does, at most every 100 ms
         _flush(qapp)
 
     epoch(1, 0.8, 0.7)

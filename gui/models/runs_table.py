@@ -293,9 +293,14 @@ class RunsTableModel(QAbstractTableModel):
                 finally:
                     self.removing = False
                 self._update_settings()
-        elif event in ("changed", "records"):
-            row = self.row_of(key)
-            if row >= 0:
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-            if event == "changed":
-                self._update_settings()
+        elif event == "changed":
+            self.refresh_row(key)
+            self._update_settings()
+        # "records" (every few epochs of a live run) are shown through refresh_row at a bounded
+        # rate (the window connects it to the session's recordsShown)
+
+    def refresh_row(self, key: str) -> None:
+        """Redraw one run's row (its numbers changed)."""
+        row = self.row_of(key)
+        if row >= 0:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))

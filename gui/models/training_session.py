@@ -14,6 +14,7 @@ depends on how many runs are stored.
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.config import ExperimentConfig
 from engine.dataset import PreparedData
-from engine.history import RunHistory, RunInfo, default_run_name, layer_sizes_param_count, read_run
+from engine.history import RunHistory, RunInfo, default_run_name, layer_sizes_param_count, param_size
 
 POLL_MS = 50
+TICK_MS = 100  # views that show numbers of the live run refresh at most this often (recordsShown)
 
 
 class TrainingSession(QObject):
@@ -32,7 +34,8 @@ class TrainingSession(QObject):
 
     Signals: currentChanged(key or ""), runStarted(key), runFinished(key), runFailed(key, message),
     stateChanged(state) with state in idle / training / paused / stopping, weightsArrived(key,
-    epoch, flat params, layer sizes) after :meth:`request_weights`.
+    epoch, flat params, layer sizes) after :meth:`request_weights`, statsArrived(key, epoch,
+    layer statistics) while :meth:`want_stats` is on.
     """
 
     currentChanged = Signal(str)
@@ -41,6 +44,8 @@ class TrainingSession(QObject):
     runFailed = Signal(str, str)
     stateChanged = Signal(str)
     weightsArrived = Signal(str, int, object, object)
+    statsArrived = Signal(str, int, object)  # key, epoch, [LayerStats dict per layer]
+    recordsShown = Signal(str)  # the live run has new epochs: at most every TICK_MS (views refresh)
 
     def __init__(self, history: RunHistory, runs_dir: str | Path, parent: QObject | None = None):
         super().__init__(parent)
@@ -53,7 +58,12 @@ class TrainingSession(QObject):
         self.live_best_epoch = 0
         self.live_message: str | None = None
         self.max_blas_threads: int | None = None  # None: the engine's choice (cores − 1 by default)
+        self.live_data = None  # the PreparedData the live run trains on (views show it)
+        self._want_stats = False
+        self._unshown = False  # records arrived since the last recordsShown
+        self._last_tick = 0.0
         self._process = None
+        self._starter: threading.Thread | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self.poll)
@@ -114,9 +124,15 @@ class TrainingSession(QObject):
         self.live_best_epoch = 0
         self.live_message = None
         self.live_key = key
+        self.live_data = data
         self.history.add(run)
         self.set_current(key)
-        self._process.start()
+        self._process.want_stats(self._want_stats)
+        # the fork server may still be importing NumPy (it warms up after the window opens):
+        # waiting for it here would freeze the window, so the process starts from a thread
+        starter = threading.Thread(target=self._process.start, name="reglab-start-training", daemon=True)
+        self._starter = starter
+        starter.start()
         self._timer.start()
         self._set_state("training")
         self.runStarted.emit(key)
@@ -143,23 +159,24 @@ class TrainingSession(QObject):
         if self._process is not None:
             self._process.request_weights()
 
+    def want_stats(self, on: bool) -> None:
+        """Layer statistics of the live run at epoch ends (statsArrived), within their time budget."""
+        self._want_stats = on
+        if self._process is not None:
+            self._process.want_stats(on)
+
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Stop the live run and wait for its process (the window is closing)."""
         self._timer.stop()
         if self._process is None:
             return True
+        if self._starter is not None:
+            self._starter.join(timeout)
+            self._starter = None
         ok = self._process.shutdown(timeout)
         self.poll()
         self._process = None
         return ok
-
-    def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Block (polling) until no run is live; for scripts and benchmarks without an event loop."""
-        end = time.monotonic() + timeout
-        while self._process is not None and time.monotonic() < end:
-            self.poll()
-            time.sleep(POLL_MS / 1000)
-        return self._process is None
 
     # ---------------------------------------------------------------- messages
     def poll(self) -> None:
@@ -167,6 +184,10 @@ class TrainingSession(QObject):
         if proc is None:
             self._timer.stop()
             return
+        if self._starter is not None:
+            if self._starter.is_alive():
+                return  # not started yet: nothing to read
+            self._starter = None
         key = self.live_key
         for msg in proc.poll():
             kind = msg[0]
@@ -179,16 +200,31 @@ class TrainingSession(QObject):
                     if rec.message:
                         self.live_message = rec.message
                 self.history.append_records(key, [r.metrics_dict() for r in records])
+                self._unshown = True
             elif kind == "weights":
                 _, epoch, params, sizes = msg
                 self.weightsArrived.emit(key, int(epoch), params, sizes)
+            elif kind == "stats":
+                self.statsArrived.emit(key, int(msg[1]), msg[2])
             elif kind == "finished":
+                self._tick(key, force=True)
                 self._end(key)
                 self._on_finished(key)
             elif kind in ("error", "aborted"):
+                self._tick(key, force=True)
                 self._end(key)
                 message = msg[1] if kind == "error" else "stopped before training started"
                 self._on_failed(key, message)
+
+        if self._process is not None:
+            self._tick(key)
+
+    def _tick(self, key: str | None, force: bool = False) -> None:
+        now = time.monotonic()
+        if key and self._unshown and (force or now - self._last_tick >= TICK_MS / 1000):
+            self._unshown = False
+            self._last_tick = now
+            self.recordsShown.emit(key)
 
     def _end(self, key: str) -> None:
         if self._process is not None:
@@ -199,17 +235,19 @@ class TrainingSession(QObject):
         self._set_state("idle")
 
     def _on_finished(self, key: str) -> None:
+        """The live entry already holds every epoch (the same dicts metrics.jsonl got): add the
+        summary and the model's size from the folder, small files, instead of reading it all back."""
+        from engine.errors import DataError
+        from engine.runs import load_summary
+
         try:
-            run = read_run(key)
-        except Exception as exc:  # noqa: BLE001 - the folder vanished or was damaged: say so
-            self.history.update(key, live=False, failed=f"the finished run could not be read back ({exc})")
-            self.runFailed.emit(key, f"The run finished but its folder could not be read back: {exc}")
+            summary = load_summary(key)
+        except DataError as exc:
+            self.history.update(key, live=False, failed=f"the summary could not be read ({exc})")
+            self.runFailed.emit(key, f"The run finished but its summary could not be read: {exc}")
             return
-        old = self.history.get(key)
-        if old is not None:
-            run.name = old.name
-            run.hidden = old.hidden
-        self.history.add(run)  # replaces the live entry in place
+        count, nbytes = param_size(Path(key) / "model.npz")
+        self.history.update(key, live=False, summary=summary, param_count=count, param_bytes=nbytes)
         self.runFinished.emit(key)
 
     def _on_failed(self, key: str, message: str) -> None:

@@ -190,6 +190,7 @@ class CurvesView(QWidget):
         self._consumed = 0  # epochs of the shown run already taken from the history
         self._live = False
         self._overlay_dirty: set[str] = set()  # live overlays with new epochs to draw
+        self._final_parts: list[str] = []  # plots still to be drawn for the end of a run
         self._dirty_parts: set[str] = set()
         self._next_part = 0
         self._epochs: list[int] = []
@@ -517,6 +518,7 @@ class CurvesView(QWidget):
             sym.clear()
         self._marker_state.clear()
         self._dirty = True
+        self._final_parts = []
         self._set_antialias(False)
         # the view follows the data itself while live (see RANGE_SLACK)
         self._managed = set(PLOT_PARTS)
@@ -545,16 +547,29 @@ class CurvesView(QWidget):
         self._dirty = True
 
     def end_run(self) -> None:
-        """Final redraw and stop the timer."""
+        """The final curves, ranges and antialiasing. While the view is on screen this is done one
+        plot per timer tick (a few ticks; :meth:`is_redrawing` says when it is complete), so the
+        end of a run is never one long paint of four plots; otherwise at once."""
+        self._final_parts = list(PLOT_PARTS)
+        if self.isVisible():
+            self._timer.start()
+            return
+        while self._final_parts:
+            self._finish_part(self._final_parts.pop(0))
         self._timer.stop()
-        self._set_antialias(True)
-        released = [self._plots[part].getPlotItem().getViewBox() for part in self._managed]
-        for vb in released:  # pyqtgraph's auto-range again; a user's zoom is kept
+
+    def _finish_part(self, part: str) -> None:
+        vb = self._plots[part].getPlotItem().getViewBox()
+        released = part in self._managed
+        if released:  # pyqtgraph's auto-range again; a user's zoom is kept
+            self._managed.discard(part)
+            self._ranges.pop(part, None)
             vb.enableAutoRange()
-        self._managed = set()
-        self._ranges.clear()
-        self._redraw()
-        for vb in released:
+        self._dirty_parts.discard(part)
+        self.redraw_count += 1
+        self._redraw_part(part)
+        self._set_antialias(True, part)
+        if released:
             vb.updateAutoRange()  # now, on the final curves: the range describes the run as it ends
 
     def show_history(self, metrics: list[dict], summary: dict | None) -> None:
@@ -660,6 +675,11 @@ class CurvesView(QWidget):
 
     # ------------------------------------------------------------ drawing
     def _on_timer_timeout(self) -> None:
+        if self._final_parts and not self._live:  # after a run: one plot per tick
+            self._finish_part(self._final_parts.pop(0))
+            if not self._final_parts:
+                self._timer.stop()
+            return
         if self._overlay_dirty:
             self._refresh_live_overlays()
         if self._dirty and self._live and self._session is not None:
@@ -776,11 +796,15 @@ class CurvesView(QWidget):
             item.setData(x, g[:, i])
         return g
 
-    def _set_antialias(self, on: bool) -> None:
-        """Antialiased curves cost several times more to paint: off while live, on at rest."""
+    def _set_antialias(self, on: bool, part: str | None = None) -> None:
+        """Antialiased curves cost several times more to paint: off while live, on at rest.
+        part: only the curves of one plot ("loss", "acc", "weight", "grad")."""
         items = [*self._raw.values(), *self._smooth.values(), *self._grad_items]
         for ov in self._overlays.values():
             items.extend(ov.items.values())
+        if part is not None:
+            plot_item = self._plots[part].getPlotItem()
+            items = [item for item in items if item.getViewBox() is plot_item.getViewBox()]
         for item in items:
             if item.opts.get("antialias") != on:
                 item.opts["antialias"] = on

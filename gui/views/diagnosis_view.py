@@ -34,6 +34,7 @@ from engine.diagnosis import HUMAN_ERROR_NOTE, Diagnosis
 from engine.history import RunInfo
 from gui.models.training_session import TrainingSession
 from gui.state import ExperimentState
+from gui.tasks import TaskRunner
 
 BAR_COLORS = ("#7f7f7f", "#1f77b4", "#ff7f0e")  # human, train, dev
 # The bar plot's top stays put while the tallest bar is between 1/BARS_TOP_MAX and 1/BARS_TOP_MIN
@@ -69,6 +70,9 @@ class DiagnosisView(QWidget):
         self._shown_text: tuple | None = None
         self._shown_bars: tuple | None = None
         self._bars_top: float | None = None
+        self._estimating = None  # the data config whose Bayes error is being estimated
+        self._estimator = TaskRunner(self)
+        self._estimator.finished.connect(self._on_estimated)
 
         spec = field_spec("diagnosis.human_error")
         self.human_spin = QDoubleSpinBox()
@@ -165,19 +169,44 @@ class DiagnosisView(QWidget):
         state.configChanged.connect(self._on_state_config_changed)
         session.currentChanged.connect(lambda _key: self.refresh())
         session.history.subscribe(self._on_history_event)
+        session.recordsShown.connect(self._on_session_records_shown)
         self.refresh()
 
     # ---------------------------------------------------------------- public
     def human_error(self) -> float:
         """The human-level error used for the current run (a fraction)."""
-        from engine.diagnosis import resolve_human_error
+        return self._human()[0]
+
+    def _human(self) -> tuple[float, str, object]:
+        """(value, source, data config): the experiment's setting, or (auto) the estimate for the
+        shown run's data, never computed on the GUI thread (see _estimate_later)."""
+        from engine.diagnosis import estimate_human_error
 
         value = self.state.config.diagnosis.human_error
-        if value is not None:
-            return float(value)
         run = self.session.current()
-        cfg = run.config if run is not None else self.state.config  # auto: the shown run's data
-        return resolve_human_error(cfg.replace(**{"diagnosis.human_error": None}))[0]
+        data = (run.config if run is not None else self.state.config).data
+        if value is not None:
+            return float(value), "config", data
+        est, source = estimate_human_error(data, compute=False)
+        if source == "pending":
+            self._estimate_later(data)
+        return est, source, data
+
+    def _estimate_later(self, data) -> None:
+        if self._estimating == data:
+            return
+        self._estimating = data
+
+        def estimate(_ctx):
+            from engine.diagnosis import estimate_human_error
+
+            return estimate_human_error(data, compute=True)
+
+        self._estimator.start(estimate)
+
+    def _on_estimated(self, _result) -> None:
+        self._estimating = None
+        self.refresh()
 
     def refresh(self) -> None:
         self._refresh_human()
@@ -197,23 +226,17 @@ class DiagnosisView(QWidget):
             self.refresh()
 
     def _on_history_event(self, event: str, key: str) -> None:
-        if key == self.session.current_key and event in ("records", "changed"):
+        if key == self.session.current_key and event == "changed":
+            self._update()
+
+    def _on_session_records_shown(self, key: str) -> None:
+        if key == self.session.current_key:
             self._update()
 
     # ---------------------------------------------------------------- display
     def _refresh_human(self) -> None:
-        from engine.diagnosis import resolve_human_error
-
-        auto = self.state.config.diagnosis.human_error is None
-        run = self.session.current()
-        # auto: the estimate for the shown run's data (the experiment's when no run is shown)
-        cfg = (run.config if run is not None else self.state.config).replace(
-            **{"diagnosis.human_error": None}
-        )
-        if auto:
-            value, source = resolve_human_error(cfg)
-        else:
-            value, source = self.state.config.diagnosis.human_error, "config"
+        value, source, data = self._human()
+        auto = source != "config"
         for w, v in ((self.human_spin, 100.0 * value), (self.human_auto, auto)):
             w.blockSignals(True)
             (w.setValue if w is self.human_spin else w.setChecked)(v)
@@ -221,9 +244,11 @@ class DiagnosisView(QWidget):
         self.human_spin.setEnabled(not auto)
         if source == "bayes_estimate":
             note = (
-                f"Auto: {pct(value)} is the Bayes error of {cfg.data.source} at noise {cfg.data.noise:g}, "
+                f"Auto: {pct(value)} is the Bayes error of {data.source} at noise {data.noise:g}, "
                 "estimated from its generator: no model can do better on average."
             )
+        elif source == "pending":
+            note = f"Auto: estimating the Bayes error of {data.source} from its generator…"
         elif source == "default":
             note = "Auto: 0 % (no estimate for this data). Untick auto and enter the error you think is achievable."
         else:
@@ -269,10 +294,11 @@ class DiagnosisView(QWidget):
             self._shown_text = None
             self._draw_bars(hu, None, None)
             return
-        cfg = run.config.replace(**{"diagnosis.human_error": hu})
         stop = None if run.live else run.stop_reason()  # a live run is not finished, nor stopped
         metrics, _ = run.final_metrics()
-        d = diagnose_run(cfg, metrics, stop, run.warning_codes(), image_data=run.is_image())
+        d = diagnose_run(
+            run.config, metrics, stop, run.warning_codes(), image_data=run.is_image(), human_error=hu
+        )
         self.diagnosis = d
         self.bias_label.setText(gap_text(d.avoidable_bias, d.tolerance, "bias"))
         self.variance_label.setText(gap_text(d.variance, d.tolerance, "variance"))

@@ -44,6 +44,7 @@ class RunControls(QWidget):
         session.stateChanged.connect(self._on_session_state_changed)
         session.currentChanged.connect(lambda _key: self.refresh())
         session.history.subscribe(self._on_history_event)
+        session.recordsShown.connect(lambda key: key == session.current_key and self.refresh())
         self._on_session_state_changed(session.state)
 
     def _on_pause_toggled(self, checked: bool) -> None:
@@ -63,7 +64,7 @@ class RunControls(QWidget):
         self.refresh()
 
     def _on_history_event(self, event: str, key: str) -> None:
-        if key == self.session.current_key and event in ("records", "changed"):
+        if key == self.session.current_key and event == "changed":
             self.refresh()
 
     def refresh(self) -> None:

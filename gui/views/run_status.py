@@ -79,10 +79,11 @@ class RunStatus(QObject):
         session.currentChanged.connect(lambda _key: self.refresh())
         session.stateChanged.connect(lambda _state: self.refresh())
         session.history.subscribe(self._on_history_event)
+        session.recordsShown.connect(lambda key: key == session.current_key and self.refresh())
         self.refresh()
 
     def _on_history_event(self, event: str, key: str) -> None:
-        if key == self.session.current_key and event in ("records", "changed"):
+        if key == self.session.current_key and event == "changed":
             self.refresh()
 
     def refresh(self) -> None:

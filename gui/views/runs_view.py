@@ -56,12 +56,14 @@ class RunsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(True)
+        # sizes are fitted when runs come and go, not on every live update (fitting re-measures
+        # every cell: milliseconds per update with a few dozen runs)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # the settings that differ wrap onto more lines rather than being cut off
-        header.setSectionResizeMode(COL["Settings"], QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(COL["Settings"], 240)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        model.rowsInserted.connect(self._fit)
+        model.modelReset.connect(self._fit)
+        session.runFinished.connect(lambda _key: self._fit())
         self.delete_button = QPushButton("Delete run")
         self.delete_button.setObjectName("deleteRunButton")
         self.evaluate_button = QPushButton("Evaluate on test…")
@@ -89,6 +91,8 @@ class RunsView(QWidget):
         session.currentChanged.connect(self._on_session_current_changed)
         session.stateChanged.connect(lambda _s: self.update_buttons())
         session.history.subscribe(self._on_history_event)
+        session.recordsShown.connect(model.refresh_row)
+        self._fit()
         self._on_session_current_changed(session.current_key or "")
 
     # ---------------------------------------------------------------- selection = current run
@@ -108,6 +112,14 @@ class RunsView(QWidget):
         if not self._syncing and not self.model.removing:
             self.session.set_current(self.selected_key())
         self.update_buttons()
+
+    def _fit(self, *_args) -> None:
+        """Columns to their contents; the settings that differ wrap onto more lines instead of
+        being cut off (rows as tall as they need)."""
+        self.table.resizeColumnsToContents()
+        settings = COL["Settings"]
+        self.table.setColumnWidth(settings, max(160, min(320, self.table.columnWidth(settings))))
+        self.table.resizeRowsToContents()
 
     def _on_rows_removed(self, *_args) -> None:
         self._on_session_current_changed(self.session.current_key or "")
