@@ -174,8 +174,14 @@ class MainWindow(QMainWindow):
         self.view_tabs = QTabWidget()
         self.view_tabs.setObjectName("viewTabs")
         self.view_tabs.addTab(self.curves, "Curves")
+        self._build_views()
         self.runs = RunsView(self.runs_model, self.session)
         self.diagnosis = DiagnosisView(self.session, self.state)
+
+    def _build_views(self) -> None:
+        """The views beside the curves, in tab order. Each takes its models in the constructor
+        (the current model, the session, the experiment state, the runs table) and shows a hint
+        until it has something to show."""
 
     def add_view(self, view: QWidget, title: str) -> None:
         """A view of the current run (or a tool) as a tab beside the curves."""
