@@ -9,6 +9,7 @@ pass or fail (the window's close cancels and waits; a fixture closes outside clu
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from engine.prepare import load_sources, prepare_from_sources
 from engine.runs import read_metrics
 from engine.sweep_results import (
     best_trial,
+    learning_curve,
     parallel_coordinates,
     read_results,
     read_sweep,
@@ -64,10 +66,15 @@ def descendants() -> set[int]:
 
 
 def multiprocessing_helper(pid: int) -> bool:
-    """The training fork server and multiprocessing's resource tracker: started by the window
-    (or the first process start) and shared by every later process; not the sweep's."""
+    """The fork server and the resource tracker that multiprocessing starts for this process
+    (the window warms the fork server up for training): long-lived, shared, not the sweep's.
+    Only direct children count: a sweep's processes are forked *from* the fork server, so they
+    carry its command line too, but never have this process as their parent."""
     try:
-        cmd = " ".join(psutil.Process(pid).cmdline())
+        proc = psutil.Process(pid)
+        if proc.ppid() != os.getpid():
+            return False
+        cmd = " ".join(proc.cmdline())
     except psutil.Error:
         return True
     return "forkserver" in cmd or "resource_tracker" in cmd
@@ -89,15 +96,35 @@ def windows():
     yield made.append
     for win in made:
         win.close()
-    time.sleep(0.2)
-    stray = [p for p in descendants() - before if alive(p) and not multiprocessing_helper(p)]
-    assert not stray, f"processes left running: {[psutil.Process(p).cmdline() for p in stray]}"
+    assert_gone({p for p in descendants() - before if not multiprocessing_helper(p)})
 
 
 def list_values(qtbot, row, text: str) -> None:
     """Vary a row's field over a typed list."""
     row.mode_combo.setCurrentIndex(row.mode_combo.findData("list"))
     type_values(qtbot, row.values_edit, text)
+
+
+def assert_gone(pids: set[int]) -> None:
+    """Nothing of a sweep runs any more: the sweep process and the Dask workers have exited; the
+    only thing allowed to linger is the sweep process's idle fork server (it exits by itself,
+    ~0.2 s after its parent, when it reads end-of-file), and it must be gone within 10 s."""
+    left = [p for p in pids if alive(p)]
+    assert all(idle_fork_server(p) for p in left), [psutil.Process(p).cmdline()[:3] for p in left]
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in left) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not [p for p in left if alive(p)]
+
+
+def idle_fork_server(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return "forkserver import main" in " ".join(proc.cmdline()) and not [
+            c for c in proc.children() if alive(c.pid)
+        ]
+    except psutil.Error:
+        return True
 
 
 def type_values(qtbot, edit, text: str) -> None:
@@ -233,7 +260,7 @@ def test_l2_sweep_from_the_tab_draws_the_validation_curve_of_the_results_file(qt
     assert (again.args[0].ran, again.args[0].resumed, again.args[0].cluster_started) == (0, 3, False)
 
 
-def test_cancel_stops_the_sweep_and_leaves_no_process(qtbot, tmp_path, windows):
+def test_live_curves_cancel_and_closing_the_window_leave_no_process(qtbot, tmp_path, windows):
     win = make_window(qtbot, tmp_path, {"training": {"epochs": 100_000}})
     windows(win)
     panel = win.sweep_panel
@@ -242,10 +269,23 @@ def test_cancel_stops_the_sweep_and_leaves_no_process(qtbot, tmp_path, windows):
     before = descendants()
     click(qtbot, panel.start_button)
     out = Path(panel.folder_edit.text())
-    # a trial trains (its epochs reach the table), then Cancel
+    # a trial trains: its epochs reach the table, and a click on it shows its live curves
     qtbot.waitUntil(lambda: any(s.epochs > 2 for s in panel.sweep.states.values()), timeout=SWEEP_TIMEOUT)
-    sweep_procs = {p for p in descendants() - before if alive(p)}
+    running = next(tid for tid, s in panel.sweep.states.items() if s.epochs > 2)
+    click_row(qtbot, panel.trials_table, panel.trials_proxy.mapFromSource(
+        panel.trials_model.index(panel.trials_model.row_of(running), 0)).row())  # fmt: skip
+    assert panel.selected_trial() == running
+    assert "running · epoch" in panel.trials_model.row_texts(running)["Status"]
+    first = len(panel.trial_plot.epochs())
+    assert first > 2 and panel.trial_plot.epochs() == list(range(1, first + 1))
+    qtbot.waitUntil(lambda: len(panel.trial_plot.epochs()) > first + 2, timeout=30_000)  # it grows
+    live = panel.sweep.trial_history(running)
+    _, dev = panel.trial_plot.dev_item.getData()
+    np.testing.assert_allclose(dev[: len(live)], [1 - m["dev_acc"] for m in live][: len(dev)], atol=1e-12)
+    sweep_procs = {p for p in descendants() - before if alive(p) and not multiprocessing_helper(p)}
     assert len(sweep_procs) >= 3  # the sweep process and its cluster's workers
+
+    # Cancel: running trials stop at their next mini-batch, the cluster goes
     assert panel.cancel_button.isEnabled()
     with qtbot.waitSignal(panel.finished, timeout=SWEEP_TIMEOUT) as blocker:
         click(qtbot, panel.cancel_button)
@@ -255,16 +295,23 @@ def test_cancel_stops_the_sweep_and_leaves_no_process(qtbot, tmp_path, windows):
     assert panel.status_label.text().startswith("Cancelled: 0 of 3 trials done")
     assert read_results(out) == []  # cancelled trials get no row (a resume runs them again)
     stopped = [tid for tid, s in panel.sweep.states.items() if s.status == "cancelled"]
-    assert stopped
+    assert running in stopped
     for tid in stopped:  # they stopped at a mini-batch, long before 100,000 epochs
         summary = json.loads((out / "trials" / tid / "summary.json").read_text())
         assert summary["stop_reason"] == "cancelled" and summary["epochs_run"] < 100_000
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in sweep_procs) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [p for p in sweep_procs if alive(p)]
+    assert_gone(sweep_procs)  # finished comes after the sweep process and its workers exited
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
     assert str(out) == panel.folder_edit.text()  # the same folder: Start again resumes it
+
+    # Start again (it resumes the folder), then close the window while trials run
+    before = descendants()
+    click(qtbot, panel.start_button)
+    qtbot.waitUntil(lambda: any(s.epochs > 0 for s in panel.sweep.states.values()), timeout=SWEEP_TIMEOUT)
+    sweep_procs = {p for p in descendants() - before if alive(p) and not multiprocessing_helper(p)}
+    assert len(sweep_procs) >= 3
+    assert win.close()  # cancels the sweep and waits for it
+    assert_gone(sweep_procs)
+    assert not panel.is_running()
 
 
 def test_two_fields_show_parallel_coordinates_brushing_filters_the_table(qtbot, tmp_path, windows):
@@ -309,7 +356,12 @@ def test_two_fields_show_parallel_coordinates_brushing_filters_the_table(qtbot, 
         assert pc._colors[i] == pc.cmap.map(
             (ln["dev_error"] - dev.min()) / max(dev.max() - dev.min(), 1e-9), mode="qcolor"
         )
-    qtbot.waitUntil(lambda: pc.view.viewPixelSize()[1] > 0, timeout=2000)
+    # the plot is laid out at its final size before positions are mapped to pixels
+    qtbot.waitUntil(lambda: pc.graphics.isVisible() and pc.view.viewPixelSize()[1] > 0, timeout=2000)
+    size = None
+    while size != pc.view.sceneBoundingRect():
+        size = pc.view.sceneBoundingRect()
+        qtbot.wait(50)
 
     # drag along the keep_prob axis over its top half: only keep_prob = 1 stays, in the table too
     table = panel.trials_proxy
@@ -332,6 +384,7 @@ def test_two_fields_show_parallel_coordinates_brushing_filters_the_table(qtbot, 
     i = next(k for k, ln in enumerate(pc.lines) if ln["trial_ids"][0] in kept)
     x = 0.25  # between the l2 and keep_prob axes, where no other line passes near it
     y = pc.norm[i, 0] + (pc.norm[i, 1] - pc.norm[i, 0]) * x
+    mouse(viewport, QEvent.Type.MouseMove, view_to_widget(pc, x + 0.02, y))  # arrive, then settle on it
     mouse(viewport, QEvent.Type.MouseMove, view_to_widget(pc, x, y))
     qtbot.waitUntil(lambda: panel.trials_model.highlighted() == set(pc.lines[i]["trial_ids"]), timeout=3000)
     src_row = panel.trials_model.row_of(pc.lines[i]["trial_ids"][0])
@@ -423,22 +476,36 @@ def outside_cluster():
         cluster.close()
 
 
-def test_the_cluster_field_runs_the_sweep_on_an_existing_cluster(qtbot, tmp_path, windows, outside_cluster):
+def test_a_learning_curve_on_an_existing_cluster_from_the_cluster_field(
+    qtbot, tmp_path, windows, outside_cluster
+):
     win = make_window(qtbot, tmp_path)
     windows(win)
     panel = win.sweep_panel
-    list_values(qtbot, panel.params.rows[0], "0, 0.1")
+    row = panel.params.rows[0]
+    row.set_field("data.train_limit")
+    list_values(qtbot, row, "20, 60, null")
     qtbot.keyClicks(panel.scheduler_edit, outside_cluster.scheduler_address)
     with qtbot.waitSignal(panel.finished, timeout=SWEEP_TIMEOUT) as blocker:
         click(qtbot, panel.start_button)
     assert blocker.args[0].complete
     rows = read_results(blocker.args[0].out_dir)
     workers = set(outside_cluster.scheduler_info["workers"])
-    assert len(rows) == 2 and {r["worker"] for r in rows} <= workers
+    assert len(rows) == 3 and {r["worker"] for r in rows} <= workers
     assert panel.sweep.cluster == outside_cluster.scheduler_address
-    # the cluster stays up (it is not the sweep's to close) and nothing is left on it
+    # the cluster stays up (it is not the sweep's to close) with its worker
     assert outside_cluster.status.name == "running"
     assert len(outside_cluster.scheduler_info["workers"]) == 1
+
+    # the learning curve: error against the number of training examples used (null: all 180)
+    assert panel.result_tabs.tabText(0) == "Learning curve"
+    expected = learning_curve(rows)
+    drawn = panel.curve_plot.plotted()
+    assert sorted(r["n_train"] for r in rows) == [20, 60, 180]
+    np.testing.assert_allclose(drawn["x"], [20.0, 60.0, 180.0], rtol=1e-12)
+    np.testing.assert_array_equal(drawn["train"], [p.train_error for p in expected.points])
+    np.testing.assert_array_equal(drawn["dev"], [p.dev_error for p in expected.points])
+    assert panel.curve_plot.getPlotItem().getAxis("bottom").labelText == "training examples used"
 
 
 def test_pruned_trials_are_marked_in_the_trials_table(qapp):
