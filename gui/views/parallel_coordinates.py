@@ -30,6 +30,7 @@ AXIS_GRAB = 0.18  # how near an axis (in axis spacings) a drag must start to bru
 HOVER_PX = 6.0  # how near the mouse must be to a line to hover it
 FADED = QColor(150, 150, 150, 60)
 COLORMAP = "viridis"
+MAX_VALUE_TICKS = 8  # an axis with at most this many values labels every one
 
 
 class _BrushViewBox(pg.ViewBox):
@@ -152,13 +153,19 @@ class ParallelCoordinatesView(QWidget):
                     )
                 lo, hi = float(t.min()), float(t.max())
                 out[:, j] = (t - lo) / (hi - lo) if hi > lo else 0.5
-                for u, val in ((lo, float(v[np.argmin(t)])), (hi, float(v[np.argmax(t)]))):
+                distinct = sorted(set(zip(t.tolist(), v.tolist())))
+                if len(distinct) <= MAX_VALUE_TICKS:  # a few values (a grid): label each
+                    marks = distinct
+                else:  # many (random sampling): the ends, and the decades between on a log axis
+                    marks = [distinct[0], distinct[-1]]
+                    if ax.get("log") and hi - lo > 1:
+                        marks += [
+                            (float(d), 10.0**d)
+                            for d in range(math.ceil(lo + 1e-9), math.floor(hi - 1e-9) + 1)
+                        ]
+                for u, val in marks:
                     y = (u - lo) / (hi - lo) if hi > lo else 0.5
-                    ticks.append((y, _num_text(val)))
-                if ax.get("log") and hi - lo > 1:  # the decades between
-                    for d in range(math.ceil(lo + 1e-9), math.floor(hi - 1e-9) + 1):
-                        if zero_at is None or d > zero_at:
-                            ticks.append(((d - lo) / (hi - lo), _num_text(10.0**d)))
+                    ticks.append((y, "0" if val == 0 else _num_text(val)))
             self._ticks.append(ticks)
         return out
 

@@ -118,7 +118,7 @@ class ValidationCurvePlot(pg.PlotWidget):
             pen=pg.mkPen(BEST_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
             label="",
             labelOpts={
-                "position": 0.62,
+                "position": 0.3,  # below the region labels at the top
                 "color": BEST_COLOR,
                 "fill": (255, 255, 255, 170),
                 "anchors": [(0, 0), (0, 0)],
@@ -352,11 +352,8 @@ class TrialCurvePlot(pg.PlotWidget):
         epochs = np.array([r.get("epoch", i + 1) for i, r in enumerate(records)], dtype=float)
         self.train_item.setData(epochs, _errors(records, "train_acc"))
         self.dev_item.setData(epochs, _errors(records, "dev_acc"))
-        sw = "&nbsp;".join(
-            f"<span style='color:{c}; font-weight:bold'>━</span>&nbsp;{n}"
-            for c, n in ((TRAIN_COLOR, "train"), (DEV_COLOR, "dev"))
-        )
-        self.getPlotItem().setTitle(f"{title}&nbsp;&nbsp;{sw}", size="9pt")
+        # the colours are the validation curve's (train blue, dev orange): the title names the trial
+        self.getPlotItem().setTitle(title, size="9pt")
 
     def epochs(self) -> list[int]:
         x, _ = self.dev_item.getData()
