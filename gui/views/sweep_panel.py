@@ -632,18 +632,18 @@ class SweepPanel(QWidget):
             for w in (self.workers_spin, self.eta_spin, self.min_epochs_spin):
                 w.setEnabled(False)
         p = s.progress
-        if p is not None:
-            self.progress_bar.setRange(0, max(1, p.total))
-            self.progress_bar.setValue(p.done)
-        else:
-            self.progress_bar.setRange(0, 1)
-            self.progress_bar.setValue(0)
-        self.status_label.setText(self.status_text())
+        top, value = (max(1, p.total), p.done) if p is not None else (1, 0)
+        # only on change: QProgressBar.setValue repaints at once (~3 ms), at every tick otherwise
+        if self.progress_bar.maximum() != top:
+            self.progress_bar.setRange(0, top)
+        if self.progress_bar.value() != value:
+            self.progress_bar.setValue(value)
+        text = self.status_text()
+        if text != self.status_label.text():
+            self.status_label.setText(text)
         dirty = s.take_dirty_trials()
-        for tid in dirty:
+        for tid in dirty:  # those rows repaint; the rest of the table does not
             self.trials_model.update_trial(tid)
-        if dirty:
-            self.trials_table.viewport().update()
         if len(s.rows) != self._shown_rows and not self._curve_timer.isActive():
             self._curve_timer.start()  # new results: redrawn a little later, not in this tick
         if self._selected_trial is not None and (self._selected_trial in dirty or self._shown_rows < 0):

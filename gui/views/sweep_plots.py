@@ -22,6 +22,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsItem
 
 from engine.sweep_regions import HIGH_BIAS, bias_variance_regions, plot_positions
 from gui.models.sweep_trials import short_name, value_text
@@ -361,12 +362,15 @@ class TrialCurvePlot(pg.PlotWidget):
 
 
 def _light_axes(item: pg.PlotItem) -> None:
-    """Major and minor ticks only (as the Curves tab): the sub-minor grid made every replay of
-    an axis picture several milliseconds; no SI prefixes ("error (x0.001)" confuses)."""
+    """Major and minor ticks only (as the Curves tab: the sub-minor grid made every replay of
+    an axis picture several milliseconds), cached; no SI prefixes ("error (x0.001)" confuses)."""
     for axis in ("left", "bottom"):
         ax = item.getAxis(axis)
         ax.enableAutoSIPrefix(False)
         ax.setStyle(maxTickLevel=1, maxTextLevel=1)
+        # the axis draws the grid across the whole plot, so any change inside the plot repainted
+        # it (replaying its picture: ~3-9 ms); cached as a pixmap it is redrawn only when it changes
+        ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 def _errors(records: Sequence[dict], key: str) -> np.ndarray:
