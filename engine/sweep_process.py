@@ -143,12 +143,19 @@ class SweepProcess:
         self._send_end = send
         self._started = False
         self._done = False
+        self.start_error: str | None = None
 
     def start(self) -> None:
-        """Start the child (may wait for the fork server to start: call it off the GUI thread)."""
-        self._proc.start()
+        """Start the child (may wait for the fork server to start: call it off the GUI thread).
+        A failure to start is not raised (the caller may be a thread): :meth:`poll` reports it."""
+        try:
+            self._proc.start()
+        except Exception as exc:  # noqa: BLE001 - reported by poll() as an error message
+            self.start_error = f"{type(exc).__name__}: {exc}"
+            return
+        finally:
+            self._send_end.close()  # the child holds the only writer: EOF tells us it has gone
         self._started = True
-        self._send_end.close()  # the child holds the only writer: EOF tells us it has gone
 
     def cancel(self) -> None:
         """Running trials stop at their next mini-batch; nothing new starts."""
@@ -172,6 +179,10 @@ class SweepProcess:
         """Messages that arrived (at most ``limit``), without blocking. After the child has gone
         without saying how it ended, a final ``("error", ..., "internal")``."""
         out: list[tuple] = []
+        if not self._done and self.start_error is not None:
+            self._done = True
+            self._recv.close()
+            return [("error", f"the sweep process could not start ({self.start_error})", "internal")]
         if self._done or not self._started:
             return out
         try:

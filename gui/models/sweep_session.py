@@ -168,10 +168,14 @@ class SweepSession(QObject):
             if run is not None:
                 return list(run.metrics)
         if self.out_dir is not None:  # e.g. a cancelled trial: its folder, not in the runs table
+            from engine.errors import DataError
             from engine.runs import METRICS_FILE, read_metrics
             from engine.sweep_results import TRIALS_DIR
 
-            return read_metrics(self.out_dir / TRIALS_DIR / trial_id / METRICS_FILE)
+            try:
+                return read_metrics(self.out_dir / TRIALS_DIR / trial_id / METRICS_FILE)
+            except DataError:  # a broken file: no curves for that trial, never an exception
+                return []
         return []
 
     def take_dirty_trials(self) -> set[str]:
