@@ -77,7 +77,7 @@ class ParallelCoordinatesView(QWidget):
         self.setObjectName("parallelCoordinatesView")
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("parallelCoordinatesPlot")
-        self.graphics.setMinimumSize(300, 200)
+        self.graphics.setMinimumSize(280, 110)
         self.view = _BrushViewBox(self)
         self.plot = self.graphics.addPlot(row=0, col=0, viewBox=self.view)
         self.plot.hideAxis("left")

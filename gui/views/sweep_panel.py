@@ -74,9 +74,10 @@ from gui.state import ExperimentState
 from gui.tasks import TaskRunner
 from gui.views.parallel_coordinates import ParallelCoordinatesView
 from gui.views.sweep_params import SweepParamsEditor
-from gui.views.sweep_plots import TrialCurvePlot, ValidationCurvePlot
+from gui.views.sweep_plots import TrialCurvePlot, ValidationCurvePlot, legend_html
 
 CURVE_MS = 250
+NARROW = 900  # below this width Start hides the setup (Show setup brings it back)
 CURVE_HINT = (
     "Start a sweep to see train and dev error against the setting you vary: the validation curve "
     "(a learning curve when you vary the number of training examples)."
@@ -385,6 +386,10 @@ class SweepPanel(QWidget):
         self.result_tabs.setObjectName("sweepResultTabs")
         self.result_tabs.addTab(self.curve_stack, "Validation curve")
         self.result_tabs.addTab(self.pc_stack, "Parallel coordinates")
+        self.legend_label = QLabel(legend_html())  # beside the tabs: the plot keeps its height
+        self.legend_label.setObjectName("validationCurveLegend")
+        self.legend_label.setContentsMargins(0, 0, 6, 0)
+        self.result_tabs.setCornerWidget(self.legend_label, Qt.Corner.TopRightCorner)
 
         self.trials_model = SweepTrialsModel(self)
         self.trials_proxy = TrialsProxy(self)
@@ -437,7 +442,7 @@ class SweepPanel(QWidget):
         self.results.addWidget(bottom)
         self.results.setStretchFactor(0, 3)
         self.results.setStretchFactor(1, 2)
-        self.results.setSizes([360, 200])
+        self.results.setSizes([400, 160])
 
     # ------------------------------------------------------------ building the sweep
     def base_config(self) -> ExperimentConfig:
@@ -514,6 +519,8 @@ class SweepPanel(QWidget):
             return False
         workers = None if scheduler else (self.workers_spin.value() or None)
         self._estimate_human_error(definition.base)
+        if self.width() < NARROW and self.setup_toggle.isChecked():
+            self.setup_toggle.setChecked(False)  # a small window: the results get the room
         self.sweep.start(definition, out, workers=workers, scheduler=scheduler)
         self._begin(definition)
         self._refresh()
@@ -746,6 +753,7 @@ class SweepPanel(QWidget):
 
     def _on_result_tab_changed(self, _index: int) -> None:
         view = "pc" if self.result_tabs.currentWidget() is self.pc_stack else "curve"
+        self.legend_label.setVisible(view == "curve")
         if view in self._stale:
             self._draw_view(view)
 

@@ -83,7 +83,7 @@ class ParamRow(QWidget):
             )
         self.mode_combo = QComboBox()
         self.mode_combo.setObjectName(f"sweepMode{index}")
-        for combo, chars in ((self.field_combo, 14), (self.mode_combo, 8)):  # long names elide
+        for combo, chars in ((self.field_combo, 10), (self.mode_combo, 6)):  # long names elide
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(chars)
         self.values_edit = QLineEdit()

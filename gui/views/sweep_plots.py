@@ -77,6 +77,16 @@ class ValueAxis(pg.AxisItem):
         return out
 
 
+def legend_html() -> str:
+    """The validation curve's legend: train, dev, best."""
+    sw = "&nbsp;&nbsp;".join(
+        f"<span style='color:{c}; font-weight:bold'>━●</span>&nbsp;{n}"
+        for c, n in ((TRAIN_COLOR, "train"), (DEV_COLOR, "dev"))
+    )
+    best = f"<span style='color:{BEST_COLOR}; font-weight:bold'>★</span>&nbsp;best"
+    return f"{sw}&nbsp;&nbsp;{best}"
+
+
 class ValidationCurvePlot(pg.PlotWidget):
     """Train and dev error against one varied setting (see the module docstring)."""
 
@@ -94,12 +104,13 @@ class ValidationCurvePlot(pg.PlotWidget):
         item.setLabel("left", "error (1 − accuracy)")
         _light_axes(item)
         item.setMenuEnabled(False)
-        self.setMinimumSize(260, 180)
+        self.setMinimumSize(240, 110)
         self._region_items: list[tuple[pg.LinearRegionItem, pg.TextItem]] = []
         self._ranges: tuple | None = None
         self._drawn: tuple | None = None
         self._title: tuple | None = None
         self.kind = "Validation curve"
+        self.subtitle = ""
         self._regions_shown: tuple | None = None
         self.train_item = pg.PlotDataItem(
             pen=pg.mkPen(TRAIN_COLOR, width=2),
@@ -256,19 +267,12 @@ class ValidationCurvePlot(pg.PlotWidget):
             label.setVisible(True)
 
     def _set_title(self, title: str, subtitle: str) -> None:
-        """The legend (and what the other varied fields are held at) as the title: it never
-        covers a point. ``title`` (validation / learning curve) is the tab's name."""
-        if (title, subtitle) == self._title:
-            return
+        """No title inside the plot (every pixel of height goes to the curve): ``kind`` names the
+        tab (validation / learning curve), :func:`legend_html` goes beside the tabs, and the
+        values the other fields are held at are the best point's, said beside the plot."""
         self._title = (title, subtitle)
         self.kind = title
-        sw = "&nbsp;&nbsp;".join(
-            f"<span style='color:{c}; font-weight:bold'>━●</span>&nbsp;{n}"
-            for c, n in ((TRAIN_COLOR, "train"), (DEV_COLOR, "dev"))
-        )
-        best = f"<span style='color:{BEST_COLOR}; font-weight:bold'>★</span>&nbsp;best"
-        sub = f"&nbsp;&nbsp;·&nbsp;&nbsp;{subtitle}" if subtitle else ""
-        self.getPlotItem().setTitle(f"{sw}&nbsp;&nbsp;{best}{sub}", size="9pt")
+        self.subtitle = subtitle
 
     def _tip(self, x, y, data) -> str:
         if self.curve is None:
@@ -339,7 +343,7 @@ class TrialCurvePlot(pg.PlotWidget):
         item.setLabel("left", "error")
         item.setMenuEnabled(False)
         _light_axes(item)
-        self.setMinimumSize(200, 140)
+        self.setMinimumSize(180, 90)
         self.train_item = pg.PlotDataItem(pen=pg.mkPen(TRAIN_COLOR, width=2))
         self.dev_item = pg.PlotDataItem(pen=pg.mkPen(DEV_COLOR, width=2))
         item.addItem(self.train_item)
