@@ -10,6 +10,8 @@ cluster (``schedulerEdit``: empty = a local cluster of ``workersSpin`` processes
 it). Start checks everything with the engine before anything starts; Cancel stops running
 trials at their next mini-batch and leaves nothing running on the cluster.
 
+When the tab is narrow (a 1024×768 window), Start hides the setup; "Show setup" brings it back.
+
 Right: the validation curve (``validationCurvePlot``; a learning curve when the training-set
 size is varied), the parallel coordinates (two or more fields; brushing filters the trials
 table, hovering a line highlights its rows), the sortable trials table (``sweepTrialsTable``)
@@ -165,12 +167,29 @@ class SweepPanel(QWidget):
         lay.addWidget(self.status_label)
         lay.addWidget(self.message_label)
         lay.addWidget(splitter, 1)
-        self.setup_toggle.toggled.connect(self._on_setup_toggled)
-        splitter.splitterMoved.connect(lambda *_a: self._sync_setup_toggle())
+        # while a sweep runs, the results are redrawn at most every CURVE_MS, in a tick of their
+        # own (not the one that added a finished trial to the runs table), and only the result
+        # view on show; the other one when it is shown
+        self._curve_timer = QTimer(self)
+        self._curve_timer.setSingleShot(True)
+        self._curve_timer.setInterval(CURVE_MS)
+        self._stale: set[str] = set()
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(150)
+        self._connect_signals()
 
+        self._new_default_folder()
+        self._on_sampling_changed()
+        self._on_prune_toggled(False)
+        self._on_state_config_changed("all")
+        self._refresh()
+
+    def _connect_signals(self) -> None:
+        self.setup_toggle.toggled.connect(self._on_setup_toggled)
+        self.splitter.splitterMoved.connect(lambda *_a: self._sync_setup_toggle())
         self.params.changed.connect(self._schedule_preview)
-        for w in (self.sampling_combo,):
-            w.currentIndexChanged.connect(self._on_sampling_changed)
+        self.sampling_combo.currentIndexChanged.connect(self._on_sampling_changed)
         for spin in (
             self.budget_spin,
             self.sample_seed_spin,
@@ -199,25 +218,9 @@ class SweepPanel(QWidget):
         self.pc_view.hovered.connect(self.trials_model.set_highlight)
         self.trials_table.selectionModel().selectionChanged.connect(self._on_trial_selection_changed)
         self.trials_table.doubleClicked.connect(lambda _i: self.make_trial_current())
-        # while a sweep runs, the results are redrawn at most every CURVE_MS, in a tick of their
-        # own (not the one that added a finished trial to the runs table), and only the result
-        # view on show; the other one when it is shown
-        self._curve_timer = QTimer(self)
-        self._curve_timer.setSingleShot(True)
-        self._curve_timer.setInterval(CURVE_MS)
         self._curve_timer.timeout.connect(lambda: self._draw_curves())
-        self._stale: set[str] = set()
         self.result_tabs.currentChanged.connect(self._on_result_tab_changed)
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(150)
         self._preview_timer.timeout.connect(self.preview)
-
-        self._new_default_folder()
-        self._on_sampling_changed()
-        self._on_prune_toggled(False)
-        self._on_state_config_changed("all")
-        self._refresh()
 
     # ------------------------------------------------------------ construction
     def _build_setup(self) -> None:
