@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -249,7 +250,13 @@ def _usable(rows: Iterable[Mapping[str, Any]], stage: str) -> list[Mapping[str, 
 
 
 def _spread(xs: Sequence[float]) -> float:
-    return statistics.stdev(xs) if len(xs) > 1 else 0.0
+    """Sample standard deviation (ddof = 1), two passes in floats: statistics.stdev computes in
+    exact fractions, ~0.4 ms a call, and the window recomputes the curves as trials finish."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    m = math.fsum(xs) / n
+    return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
 
 
 def point_summaries(rows: Iterable[Mapping[str, Any]], stage: str = "final") -> list[dict]:

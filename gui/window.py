@@ -57,6 +57,7 @@ from gui.views.diagnosis_view import DiagnosisView
 from gui.views.run_controls import RunControls
 from gui.views.run_status import RunStatus, style_banner
 from gui.views.runs_view import RunsView
+from gui.views.sweep_panel import SweepPanel
 
 TEST_REMINDER = (
     "The test set is for the final, unbiased estimate; looking at it while tuning leaks it "
@@ -182,6 +183,8 @@ class MainWindow(QMainWindow):
         """The views beside the curves, in tab order. Each takes its models in the constructor
         (the current model, the session, the experiment state, the runs table) and shows a hint
         until it has something to show."""
+        self.sweep_panel = SweepPanel(self.state, self.history, self.session, self.runs_dir)
+        self.add_view(self.sweep_panel, "Sweep")
 
     def add_view(self, view: QWidget, title: str) -> None:
         """A view of the current run (or a tool) as a tab beside the curves."""
@@ -767,6 +770,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.session.shutdown()
+        self.sweep_panel.shutdown()  # cancels a running sweep and waits: no trial outlives the window
         self.data_session.shutdown()
         self.current_model.shutdown()
         for runner in self.findChildren(TaskRunner):  # no thread outlives the window

@@ -9,7 +9,6 @@ its epochs arrive (one row, not the table).
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -93,14 +92,21 @@ def settings_diff(configs: list[dict]) -> list[str]:
 
     With a single config, a few key settings are listed instead.
     """
-    flats = [_flatten(c) for c in configs]
+    return settings_diff_flat([_flatten(c) for c in configs])
+
+
+def settings_diff_flat(flats: list[dict[str, Any]]) -> list[str]:
+    """:func:`settings_diff` of configs already flattened to dotted keys."""
     if not flats:
         return []
     keys = list(dict.fromkeys(k for f in flats for k in f if not k.startswith(IGNORED_PREFIXES)))
     if len(flats) == 1:
         differing = [k for k in KEY_SETTINGS if k in flats[0]]
     else:
-        differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+        first = flats[0]
+        differing = [k for k in keys if any(f.get(k) != first.get(k) for f in flats)]
+        # == on JSON values from the same schema is what comparing their JSON text did, without
+        # encoding every value of every run each time a run is added
     short = _short_names(differing)
     return [", ".join(f"{short[k]}={_fmt_value(f.get(k))}" for k in differing) for f in flats]
 
@@ -133,6 +139,7 @@ class RunsTableModel(QAbstractTableModel):
         for key in self._keys:
             self._assign_color(key)
         self._settings: dict[str, str] = {}
+        self._flat: dict[str, tuple] = {}  # key -> (config, its flattened dict): configs are immutable
         self.removing = False
         self._update_settings()
         history.subscribe(self._on_history_event)
@@ -265,7 +272,15 @@ class RunsTableModel(QAbstractTableModel):
 
     def _update_settings(self) -> None:
         runs = self.history.runs()
-        diffs = settings_diff([r.config.to_dict() for r in runs])
+        flats = []
+        for r in runs:
+            cached = self._flat.get(r.key)
+            if cached is None or cached[0] is not r.config:
+                cached = self._flat[r.key] = (r.config, _flatten(r.config.to_dict()))
+            flats.append(cached[1])
+        for key in [k for k in self._flat if k not in self.history]:
+            del self._flat[key]
+        diffs = settings_diff_flat(flats)
         new = {r.key: d for r, d in zip(runs, diffs)}
         changed = new != self._settings
         self._settings = new

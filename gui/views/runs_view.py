@@ -61,7 +61,7 @@ class RunsView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        model.rowsInserted.connect(self._fit)
+        model.rowsInserted.connect(self._fit_inserted)
         model.modelReset.connect(self._fit)
         session.runFinished.connect(lambda _key: self._fit())
         self.delete_button = QPushButton("Delete run")
@@ -120,6 +120,25 @@ class RunsView(QWidget):
         settings = COL["Settings"]
         self.table.setColumnWidth(settings, max(160, min(320, self.table.columnWidth(settings))))
         self.table.resizeRowsToContents()
+
+    def _fit_inserted(self, _parent, first: int, last: int) -> None:
+        """New rows: fit their heights and widen the columns they need, measuring only them. A
+        full fit re-measures every cell (milliseconds per run; a sweep adds dozens of runs, one
+        after another, and the window would stall longer with each)."""
+        if first == 0:
+            self._fit()
+            return
+        for row in range(first, last + 1):
+            self.table.resizeRowToContents(row)
+        settings = COL["Settings"]
+        for col in range(self.model.columnCount()):
+            need = max(
+                self.table.sizeHintForIndex(self.model.index(r, col)).width() for r in range(first, last + 1)
+            )
+            if col == settings:
+                need = max(160, min(320, need))
+            if need > self.table.columnWidth(col):
+                self.table.setColumnWidth(col, need)
 
     def _on_rows_removed(self, *_args) -> None:
         self._on_session_current_changed(self.session.current_key or "")
