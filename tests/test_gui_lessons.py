@@ -166,6 +166,9 @@ def test_a_lesson_runs_its_variants_as_overlaid_runs_and_compares_them(qtbot, tm
     assert panel.title_label.text() == lesson.title
     assert panel.look_label.text() == lesson.look_for
     assert panel.progress_label.text().startswith("Done: 2 variants")
+    # the variant's settings are in the panels like an opened experiment, not unsaved changes
+    assert win.state.config == loaded.configs["standardized"]
+    assert not win.is_modified() and "*" not in win.windowTitle()
     assert not panel.stop_button.isEnabled()
     # the comparison: the numbers of comparison_table computed from the run folders
     expected = table_from_folders("normalization", folders, quick=True)
@@ -214,6 +217,10 @@ def test_stop_ends_the_lesson_and_no_further_variant_starts(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     win.lesson_quick_action.setChecked(False)  # the full zeros run: 15,000 epochs, stopped early here
     lesson_action(win, "initialization").trigger()
+    # its data (two rings) is loading in the background: a run of the user's own may not start now
+    assert win.lessons.phase == "loading"
+    assert win.start_training() is False and "A lesson is running" in win.last_error
+    assert win.controls.train_button.isEnabled() and not win.is_training()
     qtbot.waitUntil(lambda: win.lessons.phase == "training", timeout=60000)
     key = win.lessons.live_key()
     qtbot.waitUntil(lambda: len(win.history.get(key).metrics) >= 2, timeout=60000)

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSizePolicy,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -81,21 +80,24 @@ def find_view(root: QWidget, name: str) -> QWidget | None:
     return root.findChild(QWidget, name)
 
 
-def bring_up(widget: QWidget) -> None:
-    """Make a widget visible where it lives: show and select the tab that holds it (in every tab
-    widget on the way up) and show the dock it is in."""
-    child, parent = widget, widget.parentWidget()
-    while parent is not None:
-        if isinstance(parent, QStackedWidget) and isinstance(parent.parentWidget(), QTabWidget):
-            tabs = parent.parentWidget()
-            index = tabs.indexOf(child)
-            if index >= 0:
-                tabs.setTabVisible(index, True)
-                tabs.setCurrentIndex(index)
-        elif isinstance(parent, QDockWidget):
-            parent.show()
-            parent.raise_()
-        child, parent = parent, parent.parentWidget()
+def bring_up(root: QWidget, widget: QWidget) -> None:
+    """Make a widget below ``root`` visible where it lives: show and select the tab that holds it
+    in every tab widget on the way, and show the dock it is in.
+
+    Pages are matched among the tab widgets' own pages (``tabs.widget(i)``), never by walking
+    up through Qt's internal stacked widget: a Python wrapper of a widget Qt created and later
+    deletes could outlive it."""
+    for tabs in root.findChildren(QTabWidget):
+        for i in range(tabs.count()):
+            page = tabs.widget(i)
+            if page is widget or page.isAncestorOf(widget):
+                tabs.setTabVisible(i, True)
+                tabs.setCurrentIndex(i)
+                break
+    for dock in root.findChildren(QDockWidget):
+        if dock.isAncestorOf(widget):
+            dock.show()
+            dock.raise_()
 
 
 def depth_lab_text(d: DepthLabSettings) -> str:
@@ -289,7 +291,7 @@ class LessonPanel(QWidget):
             )
             self.refresh()
             return False
-        bring_up(view)
+        bring_up(self.view_root, view)
         self.view_note = ""
         self.refresh()
         return True
