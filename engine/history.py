@@ -7,7 +7,9 @@ figures) and ``records`` (new epochs of a live run). Adding an epoch record is O
 append and one notification.
 
 A run's *key* is its folder path. Display labels (a run's name, whether its curves are
-hidden) live beside the run in ``reglab_gui.json``; names are unique within the history.
+hidden) live beside the run in ``reglab_gui.json``; names are unique within the history. A live
+run's labels are written when it ends: until then its folder belongs to the training process,
+which refuses to start in a folder that already holds files.
 """
 
 from __future__ import annotations
@@ -216,6 +218,7 @@ class RunHistory:
     def __init__(self) -> None:
         self._runs: dict[str, RunInfo] = {}
         self._listeners: list[Listener] = []
+        self._pending_labels: dict[str, dict[str, Any]] = {}  # labels of live runs, written when they end
 
     # ---------------------------------------------------------------- observers
     def subscribe(self, listener: Listener) -> None:
@@ -264,6 +267,7 @@ class RunHistory:
 
     def remove(self, key: str) -> RunInfo | None:
         run = self._runs.pop(key, None)
+        self._pending_labels.pop(key, None)
         if run is not None:
             self._emit("removed", key)
         return run
@@ -284,10 +288,16 @@ class RunHistory:
             if not hasattr(run, name):
                 raise AttributeError(name)
             setattr(run, name, value)
+        if not run.live and key in self._pending_labels:
+            try:
+                write_labels(key, **self._pending_labels.pop(key))
+            except OSError:
+                pass  # the label still holds for this session; the run itself is intact
         self._emit("changed", key)
 
     def rename(self, key: str, name: str) -> str | None:
-        """Rename a run (made unique, persisted); returns the name given, None if refused."""
+        """Rename a run (made unique, persisted; a live run's once it ends); returns the name
+        given, None if refused."""
         run = self._runs.get(key)
         name = " ".join(name.split())[:200]
         if run is None or not name:
@@ -295,7 +305,7 @@ class RunHistory:
         name = self.unique_name(name, exclude=key)
         if name != run.name:
             run.name = name
-            write_labels(run.key, name=name)
+            self._write_labels(run, name=name)
             self._emit("changed", key)
         return name
 
@@ -303,8 +313,16 @@ class RunHistory:
         run = self._runs.get(key)
         if run is not None and run.hidden != hidden:
             run.hidden = hidden
-            write_labels(run.key, hidden=hidden)
+            self._write_labels(run, hidden=hidden)
             self._emit("changed", key)
+
+    def _write_labels(self, run: RunInfo, **labels: Any) -> None:
+        # a live run's folder must stay empty until its writer has opened it (the engine refuses
+        # a run folder that holds files), so its labels wait for the end of the run (update())
+        if run.live:
+            self._pending_labels.setdefault(run.key, {}).update(labels)
+        else:
+            write_labels(run.key, **labels)
 
     # ---------------------------------------------------------------- reading folders
     def load_dir(self, runs_dir: str | Path) -> list[str]:

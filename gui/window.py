@@ -43,6 +43,7 @@ from engine.fileio import atomic_write_text
 from engine.history import RunHistory
 from gui.models.current_model import CurrentModel
 from gui.models.data_session import DataSession
+from gui.models.lesson_session import LessonSession
 from gui.models.runs_table import RunsTableModel
 from gui.models.training_session import TrainingSession
 from gui.panels.augment_panel import AugmentPanel
@@ -54,6 +55,7 @@ from gui.tasks import TaskRunner
 from gui.theme import apply_plot_theme
 from gui.views.curves_view import CurvesView
 from gui.views.diagnosis_view import DiagnosisView
+from gui.views.lesson_panel import LessonPanel, LessonsMenu
 from gui.views.run_controls import RunControls
 from gui.views.run_status import RunStatus, style_banner
 from gui.views.runs_view import RunsView
@@ -76,11 +78,13 @@ def default_window_size(screen) -> tuple[int, int]:
 
 class MainWindow(QMainWindow):
     """The workbench. runFinished(run_dir) fires after a finished run is in the runs table;
-    runFailed(message) when a run ended with an error; testEvaluated(key, result)."""
+    runFailed(message) when a run ended with an error; testEvaluated(key, result);
+    testFailed(key, message) when evaluating a run on its test set failed."""
 
     runFinished = Signal(str)
     runFailed = Signal(str)
     testEvaluated = Signal(str, object)
+    testFailed = Signal(str, str)
 
     def __init__(
         self,
@@ -108,15 +112,28 @@ class MainWindow(QMainWindow):
         self.data_session = DataSession(self.state, self, autoload=False)
         self.session = TrainingSession(self.history, self.runs_dir, self)
         self.runs_model = RunsTableModel(self.history, self)
+        self.lessons = LessonSession(
+            self.state,
+            self.data_session,
+            self.session,
+            self.history,
+            start_run=self.start_training,
+            evaluate_test=lambda key: self.evaluate_test(key, confirm=False),
+            problems=self.problems,
+            parent=self,
+        )
         self._build_panels()
         self._build_results()
         self._build_layout()
         self._build_actions()
+        self._build_lessons()
         self._build_status_bar()
         self._eval_runner = TaskRunner(self)
         self._eval_runner.finished.connect(self._on_eval_finished)
         self._eval_runner.errored.connect(self._on_eval_errored)
         self._eval_key = ""
+        self.testEvaluated.connect(self.lessons.on_test_evaluated)
+        self.testFailed.connect(self.lessons.on_test_failed)
 
         self.controls.trainClicked.connect(lambda: self.start_training())
         self.runs.deleteRequested.connect(lambda key: self.delete_run(key))
@@ -314,6 +331,26 @@ class MainWindow(QMainWindow):
         for act in (self.export_csv_action, self.export_png_action, self.save_model_action):
             bar.addAction(act)
         self._update_run_actions()
+
+    def _build_lessons(self) -> None:
+        """The Lessons menu and the lesson panel: a tab beside the settings (which the lesson sets),
+        shown when a lesson starts, so the plots keep their room."""
+        self.lessons_menu = LessonsMenu(self.lessons, self)
+        self.menuBar().addMenu(self.lessons_menu)
+        self.lesson_quick_action = self.lessons_menu.quick_action
+        self.lesson_panel = LessonPanel(self.lessons, self.runs_model, self)
+        self.settings_tabs.addTab(self.lesson_panel, "Lesson")
+        self.settings_tabs.setTabVisible(self.settings_tabs.indexOf(self.lesson_panel), False)
+        self.lesson_panel_action = self._action(
+            "lessonPanelAction", "Lesson panel", self.show_lesson_panel,
+            tip="Show the lesson being run (or the last one) beside the settings",
+        )  # fmt: skip
+        self.lessons_menu.addAction(self.lesson_panel_action)
+        self.lessons_menu.lessonChosen.connect(lambda name: self.start_lesson(name))
+        self.lesson_panel.closeRequested.connect(self.hide_lesson_panel)
+        self.lessons.lessonStarted.connect(lambda _name: self.show_lesson_panel())
+        self.lessons.lessonFinished.connect(self._on_lessons_lesson_finished)
+        self.lessons.configApplied.connect(self._on_lessons_config_applied)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -515,6 +552,11 @@ class MainWindow(QMainWindow):
         if self.is_training():
             self._info("A run is already in progress")
             return False
+        if self.lessons.blocks_training():
+            self._show_error(
+                "A lesson is running: stop it (Lessons ▸ Stop lesson) before you train a run of your own."
+            )
+            return False
         problems = [] if data is not None else self.problems()
         if problems:
             text = "Cannot train yet:\n• " + "\n• ".join(problems)
@@ -630,6 +672,11 @@ class MainWindow(QMainWindow):
         if run.live or run.summary is None or not run.has_test_set():
             self._show_error(self.runs.evaluate_button.toolTip())
             return False
+        if self.lessons.blocks_evaluation():
+            self._show_error(
+                "The lesson is measuring its runs on the test set; try again when it has finished."
+            )
+            return False
         if confirm and not self._ask(
             "Evaluate on the test set?", TEST_REMINDER + f"\n\nEvaluate “{run.name}” now?"
         ):
@@ -660,6 +707,59 @@ class MainWindow(QMainWindow):
     def _on_eval_errored(self, message: str) -> None:
         self.runs.test_label.setText("")
         self._show_error(f"Test evaluation failed: {message}")
+        self.testFailed.emit(self._eval_key, message)
+
+    # ------------------------------------------------------------ lessons
+    def start_lesson(self, name: str, quick: bool | None = None) -> bool:
+        """Run lesson ``name``'s variants as runs of this window (quick: the Lessons menu's
+        Quick option unless given). Asks first when a lesson or a run is going on (it is stopped,
+        then the lesson starts) and when the experiment has unsaved changes (the lesson replaces
+        the settings). Returns False when the user said no or the lesson cannot be read."""
+        from engine.lessons import get_lesson
+
+        try:
+            lesson = get_lesson(name)
+        except InputError as exc:
+            self._show_error(str(exc))
+            return False
+        quick = self.lessons_menu.is_quick() if quick is None else quick
+        if self.lessons.is_active() and self.lessons.lesson is not None:
+            question = (
+                f"The lesson “{self.lessons.lesson.title}” is running. Stop it and start “{lesson.title}”?"
+            )
+            if not self._ask("Start another lesson?", question):
+                return False
+        elif self.is_training():
+            question = f"A run is training. Stop it (it is kept) and start the lesson “{lesson.title}”?"
+            if not self._ask("Stop the run?", question):
+                return False
+        if not self._settle_unsaved():
+            return False
+        try:
+            self.lessons.start(name, quick=quick)
+        except InputError as exc:
+            self._show_error(f"Cannot start the lesson: {exc}")
+            return False
+        self.show_lesson_panel()
+        return True
+
+    def show_lesson_panel(self) -> None:
+        index = self.settings_tabs.indexOf(self.lesson_panel)
+        self.settings_tabs.setTabVisible(index, True)
+        self.settings_tabs.setCurrentIndex(index)
+
+    def hide_lesson_panel(self) -> None:
+        self.settings_tabs.setTabVisible(self.settings_tabs.indexOf(self.lesson_panel), False)
+
+    def _on_lessons_config_applied(self, cfg: ExperimentConfig) -> None:
+        # a variant's settings are opened like an experiment file: not "unsaved changes"
+        self._saved_config = cfg
+        self.experiment_path = None
+        self._update_title()
+
+    def _on_lessons_lesson_finished(self, _name: str) -> None:
+        if self.lessons.error:
+            self._show_error(f"The lesson stopped: {self.lessons.error}")
 
     # ------------------------------------------------------------ export
     def curves_csv(self) -> str:
@@ -769,6 +869,7 @@ class MainWindow(QMainWindow):
         if not self._settle_unsaved():
             event.ignore()
             return
+        self.lessons.shutdown()
         self.session.shutdown()
         self.sweep_panel.shutdown()  # cancels a running sweep and waits: no trial outlives the window
         self.data_session.shutdown()

@@ -144,6 +144,10 @@ class DataSession(QObject):
     def is_loading(self) -> bool:
         return self._load_runner.is_running() or self._loading_key is not None
 
+    def is_preparing(self) -> bool:
+        """A split of the loaded sources is being prepared (normalization statistics fitted)."""
+        return self._preparing_key is not None
+
     def is_current(self) -> bool:
         """The prepared data is the data the config describes (ready to train on)."""
         d = self.state.config.data

@@ -210,7 +210,7 @@ class RunsTableModel(QAbstractTableModel):
             return QColor(self.color(run.key))
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == "Name":
-                return run.key
+                return f"{run.name}\n{run.key}"  # the whole name, when the cell elides it
             if column == "Settings":
                 return self._settings.get(run.key, "")
             if column == "Status" and run.failed:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from gui.models.runs_table import COL, RunsTableModel
 from gui.models.training_session import TrainingSession
 
+NAME_WIDTH = 240  # a longer name is elided in the middle (the cell's tooltip has all of it)
 NO_TEST_TIP = (
     "This run has no test set (its data.split has no test fraction and no test source), "
     "so there is nothing to evaluate."
@@ -56,6 +57,8 @@ class RunsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(True)
+        # long names ("<lesson title>: <variant>") keep both ends: what sets them apart is at the end
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         # sizes are fitted when runs come and go, not on every live update (fitting re-measures
         # every cell: milliseconds per update with a few dozen runs)
         header = self.table.horizontalHeader()
@@ -119,6 +122,8 @@ class RunsView(QWidget):
         self.table.resizeColumnsToContents()
         settings = COL["Settings"]
         self.table.setColumnWidth(settings, max(160, min(320, self.table.columnWidth(settings))))
+        name = COL["Name"]
+        self.table.setColumnWidth(name, min(NAME_WIDTH, self.table.columnWidth(name)))
         self.table.resizeRowsToContents()
 
     def _fit_inserted(self, _parent, first: int, last: int) -> None:
