@@ -142,6 +142,8 @@ class RunsView(QWidget):
             )
             if col == settings:
                 need = max(160, min(320, need))
+            elif col == COL["Name"]:
+                need = min(NAME_WIDTH, need)  # as _fit: a long name is elided, not a wide column
             if need > self.table.columnWidth(col):
                 self.table.setColumnWidth(col, need)
 
