@@ -166,6 +166,32 @@ def test_every_view_shows_a_hint_without_a_run_and_the_gradcheck_is_in_the_run_m
     assert not win.weights_view.gradcheck.is_running()
 
 
+def test_hints_follow_the_run_waiting_for_live_weights_and_an_unreadable_model(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path, MOONS)
+    view = win.boundary_view
+    win.view_tabs.setCurrentWidget(view)
+    first = train(qtbot, win)
+    win.state.update("training", epochs=100000)
+    assert win.start_training()
+    # at once (the run became current): no weights yet, and the hint says so
+    assert view.hint.isVisible() and view.hint.text().startswith("Waiting for the first weights")
+    with qtbot.waitSignal(win.runFinished, timeout=30000) as blocker:
+        win.controls.stop_button.click()
+    second = blocker.args[0]
+    qtbot.waitUntil(settled(view), timeout=20000)
+    assert view.plot.isVisible() and not view.hint.isVisible()
+    (Path(first) / "model.npz").write_bytes(b"not a model")  # a broken file is shown in words
+    win.runs.select(first)
+    qtbot.waitUntil(lambda: view.hint.text().startswith("Cannot show"), timeout=20000)
+    assert "model.npz" in view.hint.text() and not view.plot.isVisible()
+    win.view_tabs.setCurrentWidget(win.weights_view)  # (the current model tries the file again)
+    qtbot.waitUntil(lambda: win.weights_view.hint.text().startswith("Cannot show"), timeout=20000)
+    win.runs.select(second)
+    win.view_tabs.setCurrentWidget(view)
+    qtbot.waitUntil(settled(view), timeout=20000)
+    assert view.plot.isVisible()
+
+
 def test_image_run_boundary_says_it_needs_2d_data_and_weights_show_tiles(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path, SHAPES)
     train(qtbot, win)

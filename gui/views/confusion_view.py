@@ -24,6 +24,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
+    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -91,9 +92,12 @@ class ConfusionGallery(QDialog):
         self.list.setWordWrap(True)
         self.list.setGridSize(QSize(THUMB + 48, THUMB + 48))
         self.list.setUniformItemSizes(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
         lay = QVBoxLayout(self)
         lay.addWidget(self.title)
         lay.addWidget(self.list, 1)
+        lay.addWidget(buttons)
         self.indices = np.zeros(0, dtype=np.int64)
 
     def show_cell(
@@ -110,6 +114,7 @@ class ConfusionGallery(QDialog):
             if images is not None:
                 item.setIcon(QIcon(thumbnail(images[k])))
             self.list.addItem(item)
+        self.list.setCurrentRow(-1)  # no item looks picked before the user picks one
         self.show()  # a dialog with a parent stays above the window; no raise_ needed
 
     def texts(self) -> list[str]:

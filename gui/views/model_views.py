@@ -135,6 +135,10 @@ class ModelView(QWidget):
         self.session = session
         self._stale = True
         model.changed.connect(self._on_model_changed)
+        # the hint follows the session too: a new run starts, a run fails (the snapshot may stay None)
+        session.currentChanged.connect(lambda _key: self.request_refresh())
+        session.runStarted.connect(lambda _key: self.request_refresh())
+        session.runFailed.connect(lambda _key, _message: self.request_refresh())
 
     def snapshot(self) -> ModelSnapshot | None:
         return self.model.snapshot()

@@ -463,7 +463,7 @@ class WeightsView(ModelView):
         self.scale_label.setText(
             f"Line thickness = |w| (largest {vmax:.3g}), colour = sign: blue negative, red positive. "
             "Node colour = its bias"
-            + (" ; inside each hidden node: its activation over the input plane" if maps is not None else "")
+            + ("; inside each hidden node: its activation over the input plane" if maps is not None else "")
             + "."
         )
 
