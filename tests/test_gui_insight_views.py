@@ -509,12 +509,13 @@ def test_weight_decay_label_shows_the_shrink_factor_for_typed_values(qtbot):
         qtbot.keyClicks(spin, text)
         qtbot.keyClick(spin, Qt.Key.Key_Return)
     expected = 1 - 0.05 * 0.7 / m
-    digits = re.search(r"= 0\.(\d+) ", label.text()).group(1)
+    digits = re.search(r"W ← 0\.(\d+) · W", label.text()).group(1)
     shown = float("0." + digits)
     assert shown == pytest.approx(expected, abs=0.5 * 10 ** -len(digits))  # rounded as shown
     assert 1 - shown == pytest.approx(0.05 * 0.7 / m, rel=0.01)  # enough digits to read the shrink
-    assert f"1 − {0.05 * 0.7 / m:.3g}" in label.text() and f"m {m}" in label.text()
+    assert f"1 − {0.05 * 0.7 / m:.3g}" in label.text() and f"m = {m}" in label.text()
+    assert "Exact for SGD" in label.text()
     state.update("optimizer", name="adam")
-    assert "Adam" in label.text() and "AdamW" in label.text()
+    assert "Adam rescales it" in label.text() and "AdamW" in label.text()
     state.update("optimizer", name="momentum")
-    assert "momentum" in label.text() and "on average" in label.text()
+    assert "Momentum" in label.text() and "on average" in label.text()

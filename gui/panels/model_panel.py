@@ -70,26 +70,25 @@ def weight_decay_text(lr: float, l2: float, m: int | None, optimizer: str) -> st
     from engine.regularization import weight_decay_factor
 
     if l2 <= 0:
-        return "Weight decay: off (λ = 0): weights are not shrunk."
+        return "Weight decay: off (λ = 0)."
     if not m:
-        return "Weight decay: each step multiplies every weight by 1 − α·λ/m (m: load the data to see it)."
+        return "Weight decay: each step first shrinks every weight: W ← (1 − α·λ/m)·W (load data for m)."
     shrink = lr * l2 / m
     factor = weight_decay_factor(lr, l2, m)
-    # enough decimals to show the first three digits of the shrink (0.99999833 for 1.67e-6)
+    # enough decimals to show the first three digits of the shrink (0.99999722 for 2.78e-6)
     digits = min(15, max(4, 2 - math.floor(math.log10(shrink)))) if shrink > 0 else 4
     text = (
-        f"Weight decay: each step multiplies every weight by 1 − α·λ/m = 1 − {shrink:.3g} = "
-        f"{factor:.{digits}f} (α {lr:g}, λ {l2:g}, m {m}) before the gradient step"
+        f"Weight decay: each step first does W ← {factor:.{digits}f} · W "
+        f"(1 − α·λ/m = 1 − {shrink:.3g}, m = {m})."
     )
     if factor <= 0:
-        text += " ⚠ α·λ/m ≥ 1: the penalty alone flips or zeros the weights"
+        text += " ⚠ α·λ/m ≥ 1: the penalty alone flips or zeros the weights."
     notes = {
-        "sgd": ".",
-        "momentum": "; with momentum the shrink is spread over later steps, the same on average.",
-        "adam": "; Adam divides it by √v̂ per weight, so weights with large gradients shrink less "
-        "(AdamW would keep this factor).",
+        "sgd": " Exact for SGD.",
+        "momentum": " Momentum spreads it over later steps: the same on average.",
+        "adam": " Adam rescales it per weight by 1/√v̂, so it is not this factor (AdamW would be).",
     }
-    return text + notes.get(optimizer, ".")
+    return text + notes.get(optimizer, "")
 
 
 def _prob_spin(path: str, name: str) -> QDoubleSpinBox:

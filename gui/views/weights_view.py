@@ -45,6 +45,7 @@ MAX_DIAGRAM_EDGES = 20_000  # beyond this the drawing is a grey blur: show a hin
 UNIT_MAP_MAX_WIDTH = 12  # unit maps inside the nodes when every hidden layer is this narrow or less
 UNIT_MAP_RES = 24
 DIAGRAM_ASPECT = 1.4  # width : height the diagram is laid out for
+DENSE_EDGES = 400  # above this many edges in a thickness class, its lines get fainter
 LAYER_SPREAD = 0.5  # a narrow layer spans at least half the tallest layer's height
 COLOR_MODES = {  # combo text -> what tile_mosaic gets (rgb mode, or a channel index)
     "colour": "color",
@@ -57,13 +58,15 @@ JOB_DUTY = 0.2  # the pictures of a live run take at most 20 % of a core
 SCALE_MODES = {"one scale for all tiles": "global", "each tile its own scale": "tile"}
 
 
-def edge_pen(level: int, positive: bool, levels: int = EDGE_LEVELS):
-    """The pen of edges in thickness class ``level`` (0 = smallest |w|) of one sign."""
+def edge_pen(level: int, positive: bool, levels: int = EDGE_LEVELS, count: int = 0):
+    """The pen of the ``count`` edges in thickness class ``level`` (0 = smallest |w|) of one sign.
+
+    A class with many edges (a 128×128 layer has 16,384) is drawn fainter, in proportion, so
+    thousands of thin lines do not pile up into a solid block of one colour."""
     strength = (level + 1) / levels
     rgb = diverging_rgb(np.array([max(0.45, strength) * (1 if positive else -1)]), 1.0)[0]
-    return pg.mkPen(
-        int(rgb[0]), int(rgb[1]), int(rgb[2]), int(70 + 185 * strength), width=0.6 + 5.4 * strength
-    )
+    alpha = (70 + 185 * strength) * min(1.0, DENSE_EDGES / max(count, 1))
+    return pg.mkPen(int(rgb[0]), int(rgb[1]), int(rgb[2]), max(3, int(alpha)), width=0.6 + 5.4 * strength)
 
 
 def layout_positions(diagram, x_spacing: float, spread: float = LAYER_SPREAD) -> np.ndarray:
@@ -442,12 +445,19 @@ class WeightsView(ModelView):
             item = self.edge_items[key]
             if len(segments):
                 item.setData(segments[:, 0], segments[:, 1], connect="pairs")
+                item.setPen(edge_pen(*key, count=len(segments) // 2))
             else:
                 item.setData([], [])
         bmax = float(np.max(np.abs(d.bias))) if len(d.bias) else 0.0
         colors = diverging_rgb(d.bias, bmax)
+        # nodes as big as the tallest layer leaves room for (64 units in 200 px: small dots)
+        tallest = int(np.bincount(d.layer).max())
+        room = self.diagram_plot.getPlotItem().getViewBox().height() / max(tallest + 2, 1)
         self.node_scatter.setData(
-            x=pos[:, 0], y=pos[:, 1], brush=[pg.mkBrush(int(r), int(g), int(b)) for r, g, b in colors]
+            x=pos[:, 0],
+            y=pos[:, 1],
+            size=float(np.clip(0.75 * room, 4.0, 12.0)),
+            brush=[pg.mkBrush(int(r), int(g), int(b)) for r, g, b in colors],
         )
         arch = tuple(snap.net.layer_sizes)
         maps = out.get("maps")
