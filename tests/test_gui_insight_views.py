@@ -519,3 +519,42 @@ def test_weight_decay_label_shows_the_shrink_factor_for_typed_values(qtbot):
     assert "Adam rescales it" in label.text() and "AdamW" in label.text()
     state.update("optimizer", name="momentum")
     assert "Momentum" in label.text() and "on average" in label.text()
+
+
+# ---------------------------------------------------------------------------- the views' job runner
+
+
+def test_latest_job_runs_one_job_at_a_time_keeps_only_the_newest_and_spaces_them(qtbot):
+    import threading
+    import time
+
+    from gui.views.model_views import LatestJob
+
+    job = LatestJob(min_interval=0.3)
+    gate = threading.Event()
+    ran: list[tuple[int, float]] = []
+    results: list[int] = []
+    started: list[float] = []  # when the runner started each job (on the GUI thread)
+    job.finished.connect(results.append)
+    job.started.connect(lambda: started.append(time.monotonic()))
+
+    def make(n: int, wait: bool = False):
+        def fn(_ctx):
+            ran.append((n, time.monotonic()))
+            if wait:
+                gate.wait(10)
+            return n
+
+        return fn
+
+    job.submit(make(1, wait=True))
+    job.submit(make(2))  # waits ...
+    job.submit(make(3))  # ... and is replaced by the newest
+    assert job.is_busy()
+    qtbot.wait(50)
+    assert [n for n, _ in ran] == [1]  # never two at once
+    gate.set()
+    qtbot.waitUntil(lambda: not job.is_busy(), timeout=5000)
+    assert results == [1, 3] and [n for n, _ in ran] == [1, 3]
+    assert len(started) == 2 and started[1] - started[0] >= 0.3  # min_interval between starts
+    job.shutdown()

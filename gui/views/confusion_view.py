@@ -45,6 +45,7 @@ DIAGONAL_RGB = np.array((31, 119, 180), dtype=np.float64)
 MISTAKE_RGB = np.array((214, 39, 40), dtype=np.float64)
 WHITE = np.array((255, 255, 255), dtype=np.float64)
 JOB_DUTY = 0.1  # the matrix of a live run is recomputed with at most 10 % of a core
+LIVE_INTERVAL = 0.5  # and at most twice a second
 
 
 def heat_rgb(counts: np.ndarray) -> np.ndarray:
@@ -142,7 +143,7 @@ class ConfusionView(ModelView):
         super().__init__(model, session, parent)
         self.setObjectName("confusionView")
         self.boundary = boundary
-        self._job = LatestJob(self, duty=JOB_DUTY)
+        self._job = LatestJob(self, duty=JOB_DUTY, min_interval=LIVE_INTERVAL)
         self._job.finished.connect(self._on_job_finished)
         self._job.errored.connect(self._on_job_errored)
         self.shown_snapshot: ModelSnapshot | None = None

@@ -35,7 +35,8 @@ class LatestJob(TaskRunner):
     using buffers the next one needs). duty: the largest share of the time the jobs may keep a
     core busy (None: no limit). After a job that took t seconds, the next starts no sooner than
     t·(1/duty − 1) later, so a view of a big model never takes more than its share from the
-    training process, whatever it costs. :meth:`shutdown` (the window calls it on every
+    training process, whatever it costs; min_interval: at least this many seconds between the
+    starts of two jobs (a live picture a view need not redraw five times a second). :meth:`shutdown` (the window calls it on every
     TaskRunner when it closes) also drops the waiting job.
 
     Signals are TaskRunner's: finished(result), errored(message) of every job that ran to its
@@ -43,10 +44,12 @@ class LatestJob(TaskRunner):
     computed from).
     """
 
-    def __init__(self, parent: QObject | None = None, duty: float | None = None):
+    def __init__(self, parent: QObject | None = None, duty: float | None = None, min_interval: float = 0.0):
         super().__init__(parent)
         self.duty = duty
+        self.min_interval = min_interval
         self._pending: Callable[[TaskContext], Any] | None = None
+        self._in_flight = False  # a job started whose result has not been delivered yet
         self._started = 0.0
         self._next_allowed = 0.0
         self._timer = QTimer(self)
@@ -62,16 +65,18 @@ class LatestJob(TaskRunner):
         self._start_next()
 
     def is_busy(self) -> bool:
-        """A job runs or waits (tests wait for this to become False)."""
-        return self.is_running() or self._pending is not None
+        """A job runs, waits, or its result is still on its way to the GUI thread (its thread
+        may have ended before the queued result arrives): tests wait for this to become False."""
+        return self._in_flight or self._pending is not None
 
     def shutdown(self, msecs: int = 30000) -> bool:
         self._pending = None
+        self._in_flight = False
         self._timer.stop()
         return super().shutdown(msecs)
 
     def _start_next(self) -> None:
-        if self._pending is None or self.is_running():
+        if self._pending is None or self._in_flight:
             return
         wait = self._next_allowed - time.monotonic()
         if wait > 0:
@@ -80,12 +85,17 @@ class LatestJob(TaskRunner):
             return
         fn, self._pending = self._pending, None
         self._started = time.monotonic()
+        self._in_flight = True
         self.start(fn)
 
     def _ended(self, *_args) -> None:
+        self._in_flight = False
         now = time.monotonic()
+        self._next_allowed = self._started + self.min_interval
         if self.duty:
-            self._next_allowed = now + (now - self._started) * (1.0 / self.duty - 1.0)
+            self._next_allowed = max(
+                self._next_allowed, now + (now - self._started) * (1.0 / self.duty - 1.0)
+            )
         self._start_next()
 
 

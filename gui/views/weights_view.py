@@ -56,6 +56,7 @@ COLOR_MODES = {  # combo text -> what tile_mosaic gets (rgb mode, or a channel i
     "blue channel": 2,
 }
 JOB_DUTY = 0.2  # the pictures of a live run take at most 20 % of a core
+LIVE_INTERVAL = 0.5  # and come at most twice a second
 SCALE_MODES = {"one scale for all tiles": "global", "each tile its own scale": "tile"}
 
 
@@ -120,7 +121,7 @@ class WeightsView(ModelView):
     def __init__(self, model: CurrentModel, session: TrainingSession, parent: QWidget | None = None):
         super().__init__(model, session, parent)
         self.setObjectName("weightsView")
-        self._job = LatestJob(self, duty=JOB_DUTY)
+        self._job = LatestJob(self, duty=JOB_DUTY, min_interval=LIVE_INTERVAL)
         self._job.finished.connect(self._on_job_finished)
         self._job.errored.connect(self._on_job_errored)
         self.shown_snapshot: ModelSnapshot | None = None
