@@ -103,7 +103,7 @@ class BoundaryView(ModelView):
         self._compare_job = LatestJob(self)
         self._compare_job.finished.connect(self._on_compare_finished)
         self._compare_job.errored.connect(self._on_compare_errored)
-        self._data_id: int | None = None  # id of the PreparedData the scatter shows
+        self._data_id: object = None  # id of the PreparedData the scatter shows
         self._data_ref = None  # keeps that object alive, so its id cannot be reused
         self.x_range: tuple[float, float] | None = None
         self.y_range: tuple[float, float] | None = None
@@ -329,7 +329,9 @@ class BoundaryView(ModelView):
                 f"<span style='color:{color}; font-weight:bold'>╌╌</span>&nbsp;"
                 f"{html.escape(self._run_name(key))} (p = 0.5)"
             )
-        self.legend_label.setText("&nbsp;&nbsp;&nbsp;".join(parts))
+        text = "&nbsp;&nbsp;&nbsp;".join(parts)
+        if text != self.legend_label.text():  # called on every live picture: relayout only on change
+            self.legend_label.setText(text)
 
     def _lut(self, n_classes: int) -> np.ndarray:
         if n_classes not in self._luts:
