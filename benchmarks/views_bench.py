@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -67,11 +69,28 @@ def run_once(app, win, tab, timeout: float = 900.0) -> dict:
     win.runFinished.connect(on_finished)
     win.runFailed.connect(on_failed)
     QTimer.singleShot(int(timeout * 1000), loop.quit)
+    child_cpu = {"s": 0.0}
+
+    def sample_child() -> None:  # the training process's CPU seconds, read until it exits
+        proc = win.session._process
+        pid = proc.pid if proc is not None else None
+        if pid:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                child_cpu["s"] = t.user + t.system
+            except psutil.Error:
+                pass
+
+    sampler = QTimer()
+    sampler.setInterval(100)
+    sampler.timeout.connect(sample_child)
+    sampler.start()
     t0 = time.perf_counter()
     cpu0 = time.process_time()  # the window process only (every thread); training is a child process
     if not win.start_training():
         raise RuntimeError(win.last_error or "training refused")
     loop.exec()
+    sampler.stop()
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     win.runFinished.disconnect(on_finished)
@@ -84,7 +103,14 @@ def run_once(app, win, tab, timeout: float = 900.0) -> dict:
     seconds = run.seconds()
     compute = list(getattr(tab, "compute_ms", []))[drawn_before:]
     win.delete_run(finished[0], confirm=False)  # the same window state for every run
-    return {"seconds": seconds, "wall": wall, "cpu": cpu, "frames": frames["n"], "compute_ms": compute}
+    return {
+        "seconds": seconds,
+        "wall": wall,
+        "cpu": cpu,
+        "child_cpu": child_cpu["s"],
+        "frames": frames["n"],
+        "compute_ms": compute,
+    }
 
 
 def boundary_alone(repeats: int = 200) -> tuple[float, float]:
@@ -161,9 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         def cpu_share(rows: list[dict]) -> float:
             return statistics.median(x["cpu"] / x["wall"] for x in rows)
 
+        def child_share(rows: list[dict]) -> float:
+            """CPU seconds the training process got per engine second (1.0: a core all to itself)."""
+            return statistics.median(x["child_cpu"] / x["seconds"] for x in rows)
+
         print(
             f"  view closed (Curves tab): {statistics.median(closed):.2f} s; window process CPU "
-            f"{100 * cpu_share(results['closed']):.0f} % of a core"
+            f"{100 * cpu_share(results['closed']):.0f} % of a core; training process CPU per engine second "
+            f"{child_share(results['closed']):.2f}"
         )
         for case in args.views:
             opened = [x["seconds"] for x in results[case]]
@@ -173,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {case} open: {statistics.median(opened):.2f} s, ratio closed/open "
                 f"{statistics.median(ratios):.3f} (rounds {', '.join(f'{x:.2f}' for x in ratios)}; "
                 f"target >= 0.9); {statistics.median(frames):.1f} pictures/s; window process CPU "
-                f"{100 * cpu_share(results[case]):.0f} % of a core"
+                f"{100 * cpu_share(results[case]):.0f} % of a core; training process CPU per engine second "
+                f"{child_share(results[case]):.2f}"
             )
             ms = [t for x in results[case] for t in x["compute_ms"]]
             if ms:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.training_session import TrainingSession
 from gui.tasks import TaskRunner
-from gui.views.model_views import bring_to_front, hint_text_label, snapshot_hint
+from gui.views.model_views import bring_to_front, hint_text_label, niced, snapshot_hint
 
 N_SAMPLES = 32
 PROGRESS_SECONDS = 0.05  # progress reaches the window at most 20 times a second
@@ -173,7 +173,7 @@ class GradCheckPanel(QWidget):
         self.progress.setValue(0)
         self.result_label.setText(f"Checking {int(net.n_params):,} parameters ({self._what})…")
         self._set_running(True)
-        self._runner.start(check)
+        self._runner.start(niced(check))
 
     def _set_running(self, running: bool) -> None:
         self.button.setEnabled(not running)
