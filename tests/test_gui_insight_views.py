@@ -558,3 +558,26 @@ def test_latest_job_runs_one_job_at_a_time_keeps_only_the_newest_and_spaces_them
     assert results == [1, 3] and [n for n, _ in ran] == [1, 3]
     assert len(started) == 2 and started[1] - started[0] >= 0.3  # min_interval between starts
     job.shutdown()
+
+
+def test_view_jobs_run_in_a_nicer_thread_than_the_window():
+    import os
+    import sys
+    import threading
+
+    from gui.views.model_views import VIEW_NICE, niced
+
+    seen = {}
+
+    def job(_ctx):
+        tid = threading.get_native_id()
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, tid)
+        return 1
+
+    t = threading.Thread(target=lambda: niced(job)(None))
+    t.start()
+    t.join(10)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    linux = sys.platform.startswith("linux")  # elsewhere a thread id is no target for setpriority
+    assert seen["nice"] == (max(VIEW_NICE, base) if linux else base)  # the job's thread, not the caller's
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
