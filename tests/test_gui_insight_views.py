@@ -557,6 +557,10 @@ def test_latest_job_runs_one_job_at_a_time_keeps_only_the_newest_and_spaces_them
     qtbot.waitUntil(lambda: not job.is_busy(), timeout=5000)
     assert results == [1, 3] and [n for n, _ in ran] == [1, 3]
     assert len(started) == 2 and started[1] - started[0] >= 0.3  # min_interval between starts
+    job.submit(make(4), spaced=False)  # a user's choice or a finished run's picture: no wait
+    assert len(started) == 3 and started[2] - started[1] < 0.3
+    qtbot.waitUntil(lambda: not job.is_busy(), timeout=5000)
+    assert results == [1, 3, 4]
     job.shutdown()
 
 

@@ -33,6 +33,9 @@ from gui.views.model_views import LatestJob, ModelView, bring_to_front, hint_tex
 
 RESOLUTION = 200
 POINT_SIZE = 7
+# a live picture may keep a core busy at most this share of the time (wall time of the niced job,
+# so on a busy machine, where it waits longer, the view refreshes less often: 5 Hz when idle)
+JOB_DUTY = 0.15
 # the map's full-confidence colour is the class colour this far towards white, so the points
 # (drawn in the full class colour) stay visible on their own class's region, as in Playground
 MAP_LIGHTEN = 0.45
@@ -97,7 +100,7 @@ class BoundaryView(ModelView):
         self.runs = runs
         self._grid = None  # engine.insight.boundary.BoundaryGrid, made on first use
         self._luts: dict[int, np.ndarray] = {}
-        self._job = LatestJob(self)
+        self._job = LatestJob(self, duty=JOB_DUTY)
         self._job.finished.connect(self._on_job_finished)
         self._job.errored.connect(self._on_job_errored)
         self._compare_job = LatestJob(self)
@@ -359,7 +362,7 @@ class BoundaryView(ModelView):
                 rgba = boundary_rgba(probs, lut=lut)
             return snap, rgba, pixel_rect(xs, ys), ms
 
-        self._job.submit(compute)
+        self._job.submit(compute, spaced=snap.live)
 
     def _on_job_finished(self, result) -> None:
         snap, rgba, rect, ms = result

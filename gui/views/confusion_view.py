@@ -45,7 +45,7 @@ DIAGONAL_RGB = np.array((31, 119, 180), dtype=np.float64)
 MISTAKE_RGB = np.array((214, 39, 40), dtype=np.float64)
 WHITE = np.array((255, 255, 255), dtype=np.float64)
 JOB_DUTY = 0.1  # the matrix of a live run is recomputed with at most 10 % of a core
-LIVE_INTERVAL = 0.5  # and at most twice a second
+LIVE_INTERVAL = 1.0  # and at most once a second
 
 
 def heat_rgb(counts: np.ndarray) -> np.ndarray:
@@ -325,7 +325,7 @@ class ConfusionView(ModelView):
                 counts = confusion_matrix(y, predicted_classes(probs), n_classes)
             return snap, set_name, probs, y, counts
 
-        self._job.submit(compute)
+        self._job.submit(compute, spaced=snap.live)
 
     def _show_hint(self, text: str) -> None:
         self.hint.setText(text)

@@ -92,8 +92,13 @@ class LatestJob(TaskRunner):
         self.errored.connect(self._ended)
         self.aborted.connect(self._ended)
 
-    def submit(self, fn: Callable[[TaskContext], Any]) -> None:
+    def submit(self, fn: Callable[[TaskContext], Any], spaced: bool = True) -> None:
+        """Run fn next; spaced=False (a finished run's picture, a user's choice) skips the
+        duty/min_interval wait and starts as soon as the running job ends."""
         self._pending = fn
+        if not spaced:
+            self._next_allowed = 0.0
+            self._timer.stop()
         self._start_next()
 
     def is_busy(self) -> bool:

@@ -56,7 +56,7 @@ COLOR_MODES = {  # combo text -> what tile_mosaic gets (rgb mode, or a channel i
     "blue channel": 2,
 }
 JOB_DUTY = 0.2  # the pictures of a live run take at most 20 % of a core
-LIVE_INTERVAL = 0.5  # and come at most twice a second
+LIVE_INTERVAL = 1.0  # and come at most once a second
 SCALE_MODES = {"one scale for all tiles": "global", "each tile its own scale": "tile"}
 
 
@@ -355,7 +355,7 @@ class WeightsView(ModelView):
                         out["maps"] = pictures
             return out
 
-        self._job.submit(compute)
+        self._job.submit(compute, spaced=snap.live)
 
     @staticmethod
     def _spacing(sizes) -> float:
