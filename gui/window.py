@@ -53,6 +53,8 @@ from gui.settings_store import SettingsStore, default_runs_dir
 from gui.state import ExperimentState, default_config
 from gui.tasks import TaskRunner
 from gui.theme import apply_plot_theme
+from gui.views.boundary_view import BoundaryView
+from gui.views.confusion_view import ConfusionView
 from gui.views.curves_view import CurvesView
 from gui.views.diagnosis_view import DiagnosisView
 from gui.views.lesson_panel import LessonPanel, LessonsMenu
@@ -60,6 +62,7 @@ from gui.views.run_controls import RunControls
 from gui.views.run_status import RunStatus, style_banner
 from gui.views.runs_view import RunsView
 from gui.views.sweep_panel import SweepPanel
+from gui.views.weights_view import WeightsView
 
 TEST_REMINDER = (
     "The test set is for the final, unbiased estimate; looking at it while tuning leaks it "
@@ -200,6 +203,12 @@ class MainWindow(QMainWindow):
         """The views beside the curves, in tab order. Each takes its models in the constructor
         (the current model, the session, the experiment state, the runs table) and shows a hint
         until it has something to show."""
+        self.boundary_view = BoundaryView(self.current_model, self.session, self.runs_model)
+        self.add_view(self.boundary_view, "Decision boundary")
+        self.weights_view = WeightsView(self.current_model, self.session)
+        self.add_view(self.weights_view, "Weights")
+        self.confusion_view = ConfusionView(self.current_model, self.session, self.boundary_view)
+        self.add_view(self.confusion_view, "Confusion matrix")
         self.sweep_panel = SweepPanel(self.state, self.history, self.session, self.runs_dir)
         self.add_view(self.sweep_panel, "Sweep")
 
@@ -321,6 +330,7 @@ class MainWindow(QMainWindow):
             run_menu.addAction(act)
         run_menu.addSeparator()
         run_menu.addAction(self.evaluate_action)
+        run_menu.addAction(self.weights_view.gradcheck.action)  # shows the Weights view and checks
         bar = self.addToolBar("Main")
         bar.setObjectName("mainToolBar")
         bar.setMovable(False)

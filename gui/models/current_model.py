@@ -230,7 +230,8 @@ class CurrentModel(QObject):
 
     def _on_load_errored(self, message: str) -> None:
         self.error = message
-        self._set(None)
+        self._snapshot = None
+        self.changed.emit()  # even when there was no snapshot before: views show the error
 
     def _set(self, snapshot: ModelSnapshot | None) -> None:
         if snapshot is None and self._snapshot is None:

@@ -9,6 +9,8 @@ in words next to the controls.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -61,6 +63,32 @@ def init_formulas() -> dict[str, str]:
     except ImportError:
         return _FALLBACK_INIT_FORMULAS
     return {**_FALLBACK_INIT_FORMULAS, **INIT_FORMULAS}
+
+
+def weight_decay_text(lr: float, l2: float, m: int | None, optimizer: str) -> str:
+    """The per-step shrink factor 1 − α·λ/m of L2 (engine.regularization.weight_decay_factor), in words."""
+    from engine.regularization import weight_decay_factor
+
+    if l2 <= 0:
+        return "Weight decay: off (λ = 0)."
+    if not m:
+        return "Weight decay: each step first shrinks every weight: W ← (1 − α·λ/m)·W (load data for m)."
+    shrink = lr * l2 / m
+    factor = weight_decay_factor(lr, l2, m)
+    # enough decimals to show the first three digits of the shrink (0.99999722 for 2.78e-6)
+    digits = min(15, max(4, 2 - math.floor(math.log10(shrink)))) if shrink > 0 else 4
+    text = (
+        f"Weight decay: each step first does W ← {factor:.{digits}f} · W "
+        f"(1 − α·λ/m = 1 − {shrink:.3g}, m = {m})."
+    )
+    if factor <= 0:
+        text += " ⚠ α·λ/m ≥ 1: the penalty alone flips or zeros the weights."
+    notes = {
+        "sgd": " Exact for SGD.",
+        "momentum": " Momentum spreads it over later steps: the same on average.",
+        "adam": " Adam rescales it per weight by 1/√v̂, so it is not this factor (AdamW would be).",
+    }
+    return text + notes.get(optimizer, "")
 
 
 def _prob_spin(path: str, name: str) -> QDoubleSpinBox:
@@ -184,6 +212,8 @@ class ModelPanel(QWidget):
         form.addRow("L2 λ", self._pair(self.l2_spin, self.l2_slider))
         self.l2_formula = hint_label("J = (1/m)Σ L(ŷ, y) + (λ/2m)·Σ‖W‖²_F", object_name="l2FormulaLabel")
         form.addRow(self.l2_formula)
+        self.weight_decay_label = hint_label("", object_name="weightDecayLabel")
+        form.addRow(self.weight_decay_label)
 
         self.l1_spin = _sci_spin("regularization.l1", "l1Spin", log_step=10 ** (1 / 3), first_step=1e-5)
         self.l1_slider = LogSlider(1e-5, 10.0, steps=61)
@@ -578,6 +608,10 @@ class ModelPanel(QWidget):
             else "m = number of training examples"
         )
         self.l2_formula.setText(f"J = (1/m)Σ L(ŷ, y) + (λ/2m)·Σ‖W‖²_F   ({m}; weight decay)")
+        n_train = len(prepared.train) if prepared is not None else None
+        self.weight_decay_label.setText(
+            weight_decay_text(cfg.optimizer.lr, cfg.regularization.l2, n_train, cfg.optimizer.name)
+        )
         self.l1_formula.setText(f"L1 adds (λ₁/m)·Σ|W| ({m}); pushes weights to exactly 0 (sparse).")
         groups = self._warnings_by_group()
         for label, key in (
