@@ -52,8 +52,12 @@ from gui.settings_store import SettingsStore, default_runs_dir
 from gui.state import ExperimentState, default_config
 from gui.tasks import TaskRunner
 from gui.theme import apply_plot_theme
+from gui.views.activations_view import ActivationsView
 from gui.views.curves_view import CurvesView
+from gui.views.depth_lab_view import DepthLabView
 from gui.views.diagnosis_view import DiagnosisView
+from gui.views.landscape_view import LandscapeView
+from gui.views.normalize_view import NormalizeView
 from gui.views.run_controls import RunControls
 from gui.views.run_status import RunStatus, style_banner
 from gui.views.runs_view import RunsView
@@ -182,6 +186,14 @@ class MainWindow(QMainWindow):
         """The views beside the curves, in tab order. Each takes its models in the constructor
         (the current model, the session, the experiment state, the runs table) and shows a hint
         until it has something to show."""
+        self.activations_view = ActivationsView(self.current_model, self.session)
+        self.add_view(self.activations_view, "Inside the network")
+        self.depth_lab = DepthLabView()
+        self.add_view(self.depth_lab, "Depth lab")
+        self.normalize_view = NormalizeView()
+        self.add_view(self.normalize_view, "Why normalize")
+        self.landscape_view = LandscapeView(self.current_model, self.session, self.runs_model)
+        self.add_view(self.landscape_view, "Loss landscape")
 
     def add_view(self, view: QWidget, title: str) -> None:
         """A view of the current run (or a tool) as a tab beside the curves."""

@@ -3,8 +3,10 @@
 The insight views show the numbers; these functions say what they mean, so a reader does not
 have to compare ten log-axis points to notice that layer 1 learns 10⁻⁵ as fast as the output.
 
-Gradient sizes are compared as the ratio of ‖dL/dZ‖ (or ‖dL/dA‖) of the first layer to that
-of the last one. With ``r`` that ratio:
+Gradient sizes are compared as the ratio of the first layer's to the last one's: for a
+trained network's layers the std of dL/dZ over its values (a per-value size, so a 3-unit
+output and a 64-unit hidden layer compare fairly), for the depth lab (equal widths) the
+norms. With ``r`` that ratio:
 
 - ``r ≤ VANISHING`` (10⁻³): vanishing; ``r ≥ EXPLODING`` (10³): exploding;
 - ``r`` in [10⁻³, 10⁻¹) shrinking, in (10, 10³] growing; within a factor 10 level.
@@ -85,7 +87,7 @@ def layers_hint(stats: Sequence) -> str:
     if not stats:
         return "no layers"
     for s in stats:
-        if not (_finite(_get(s, "act_std")) and _finite(_get(s, "grad_norm"))):
+        if not (_finite(_get(s, "act_std")) and _finite(_get(s, "grad_std"))):
             return (
                 "non-finite activations or gradients (NaN or ∞): the network has diverged; "
                 "lower the learning rate or the initial weights' scale"
@@ -93,7 +95,7 @@ def layers_hint(stats: Sequence) -> str:
     if len(stats) == 1:
         return "no hidden layer: nothing can vanish or explode between layers"
     parts = []
-    first, last = _get(stats[0], "grad_norm"), _get(stats[-1], "grad_norm")
+    first, last = _get(stats[0], "grad_std"), _get(stats[-1], "grad_std")
     if last == 0:
         parts.append("no gradient reaches the output layer (the loss is flat on this batch)")
     elif first == 0:
