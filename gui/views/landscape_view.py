@@ -142,7 +142,7 @@ class LandscapeView(QWidget):
         )
         self.centre_line = pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen("#888888", width=1))
         self.plot.addItem(self.centre_line, ignoreBounds=True)
-        self.plot_2d = make_plot("landscape2dPlot", "current run: dev loss", "α (d₁)", "β (d₂)")
+        self.plot_2d = make_plot("landscape2dPlot", "", "α (d₁)", "β (d₂)")
         self.image_2d = pg.ImageItem()
         self.contours_2d = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=1), connect="finite")
         self.plot_2d.addItem(self.image_2d)
@@ -151,10 +151,15 @@ class LandscapeView(QWidget):
             pg.ScatterPlotItem([0.0], [0.0], symbol="+", size=12, pen=pg.mkPen("#ffffff", width=2))
         )
         self.plot_2d.getPlotItem().setAspectLocked(True)
-        self.plot_2d.setVisible(False)
+        self.panel_2d = QWidget()
+        box = QVBoxLayout(self.panel_2d)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(caption("<b>Current run's dev loss over two directions</b> (dark = low, + = trained)"))
+        box.addWidget(self.plot_2d, 1)
+        self.panel_2d.setVisible(False)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.plot)
-        self.splitter.addWidget(self.plot_2d)
+        self.splitter.addWidget(self.panel_2d)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -244,7 +249,7 @@ class LandscapeView(QWidget):
         self.result_key = None
         self.legend_label.setText("")
         self.sharpness_label.setText("")
-        self.plot_2d.setVisible(False)
+        self.panel_2d.setVisible(False)
 
     # ------------------------------------------------------------ computing
     def _on_button_clicked(self) -> None:
@@ -453,7 +458,7 @@ class LandscapeView(QWidget):
         levels = lo + (hi - lo) * np.linspace(0.05, 0.95, 9) ** 2
         xy = contour_segments(a, b, shown, levels)
         self.contours_2d.setData(xy[:, 0], xy[:, 1])
-        self.plot_2d.setVisible(True)
+        self.panel_2d.setVisible(True)
 
     def items(self) -> list[pg.PlotDataItem]:
         """The drawn 1-D curves (each with properties run_key and set_name)."""

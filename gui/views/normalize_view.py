@@ -33,7 +33,9 @@ from gui.views.latest_runner import LatestRunner
 
 STEPS = 3000  # long enough for the raw problem to get within 1 % at scale 20 (~900 steps)
 WITHIN = 0.01
-LEVEL_QUANTILES = np.geomspace(0.002, 0.8, 10)  # contour levels: these shares of the window lie below
+# contour levels: these shares of the window lie below them. From 1 %: the raw problem's thinner
+# ellipses would be narrower than a grid cell, and marching squares would draw them out of place
+LEVEL_QUANTILES = np.geomspace(0.01, 0.8, 9)
 MAX_DOTS = 400  # a path longer than this is drawn as a line with a dot every few steps
 CONTOUR_COLOR = "#9e9e9e"
 PATH_COLOR = "#d62728"
