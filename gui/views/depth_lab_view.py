@@ -78,6 +78,7 @@ class DepthLabView(QWidget):
         self.redraw_count = 0
         self._changed_at: dict[tuple, float] = {}
         self._labs = _Labs()
+        self._pending: tuple | None = None  # (settings, job) waiting for the view to be shown
         self._runner = LatestRunner(self)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.errored.connect(self._on_runner_errored)
@@ -217,7 +218,8 @@ class DepthLabView(QWidget):
     def _on_control_changed(self, *_args) -> None:
         depth, width, activation, init, scale = settings = self.settings()
         self.scale_label.setText(f"{scale:.2f}")
-        self._changed_at[settings] = time.perf_counter()
+        if self.isVisible():
+            self._changed_at[settings] = time.perf_counter()
         self.formula_label.setText(
             INIT_FORMULAS[init].replace("init_scale", f"{scale:g}") + f"   (n_in = {width})"
         )
@@ -236,7 +238,19 @@ class DepthLabView(QWidget):
             with blas.limited(1):  # the other core is the training process's
                 return labs.get((depth, width, activation, init)).profile(scale)
 
-        self._runner.submit(settings, compute)
+        self._pending = (settings, compute)
+        if self.isVisible():  # hidden: computed when shown (a closed tab costs nothing)
+            self._submit_pending()
+
+    def _submit_pending(self) -> None:
+        if self._pending is not None:
+            self._changed_at.setdefault(self._pending[0], time.perf_counter())
+            self._runner.submit(*self._pending)
+            self._pending = None
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self._submit_pending()
 
     def is_computing(self) -> bool:
         return self._runner.is_busy()

@@ -74,17 +74,19 @@ def caption(text: str = "", object_name: str | None = None) -> QLabel:
     return label
 
 
-def contour_segments(w1: np.ndarray, w2: np.ndarray, cost: np.ndarray, levels) -> np.ndarray:
-    """Contour lines of ``cost`` (cost[i, j] at (w1[j], w2[i])) at ``levels`` as one ``(k, 2)``
-    array of points, curves separated by NaN rows (for one PlotDataItem, connect="finite")."""
-    import pyqtgraph.functions as fn
+def contour_segments(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels) -> np.ndarray:
+    """Contour lines of ``z`` (z[i, j] at (x[j], y[i])) at ``levels`` as one ``(k, 2)`` array of
+    points, lines separated by NaN rows (for one PlotDataItem with connect="finite").
 
-    dx, dy = w1[1] - w1[0], w2[1] - w2[0]
+    Marching squares by contourpy (matplotlib's contour code): linear interpolation within
+    each grid cell. Safe to call from a worker thread (no Qt)."""
+    import contourpy
+
+    gen = contourpy.contour_generator(x, y, z, line_type=contourpy.LineType.ChunkCombinedNan)
+    gap = np.full((1, 2), np.nan)
     pieces = []
-    for level in levels:
-        for curve in fn.isocurve(cost.T, float(level), connected=True):  # data[x, y]
-            # isocurve puts sample (i, j) at the pixel centre (i + 0.5, j + 0.5)
-            pts = np.asarray(curve, dtype=float) - 0.5
-            xy = np.column_stack([w1[0] + pts[:, 0] * dx, w2[0] + pts[:, 1] * dy])
-            pieces.extend([xy, np.full((1, 2), np.nan)])
+    for (chunks,) in gen.multi_lines([float(v) for v in levels]):
+        for points in chunks:
+            if points is not None and len(points):
+                pieces.extend([points, gap])
     return np.concatenate(pieces) if pieces else np.zeros((0, 2))

@@ -4,8 +4,8 @@ Two inputs on very different scales (feature 2 is ``scale`` times larger) make t
 long, narrow valley: gradient descent at the largest stable learning rate zig-zags across it
 and crawls along it. Standardized, the contours are round and descent heads for the minimum.
 The numbers come from :func:`engine.insight.normalize_demo.normalization_demo`; the contour
-lines are marching-squares isocurves of its cost grid (``pyqtgraph.functions.isocurve``),
-computed with the demo off the GUI thread (a :class:`gui.views.latest_runner.LatestRunner`).
+lines are marching-squares contours of its cost grid (contourpy, via
+:func:`gui.views.insight_plots.contour_segments`), computed with the demo off the GUI thread (a :class:`gui.views.latest_runner.LatestRunner`).
 
 Each path is drawn with a dot per step up to the step where it first gets within 1 % of the
 starting distance from the minimum (:func:`engine.insight.normalize_demo.steps_to_within`);
@@ -72,6 +72,7 @@ class NormalizeView(QWidget):
         self.setObjectName("normalizeView")
         self.result: dict | None = None  # what is drawn: the demo, step counts, levels, contours
         self.redraw_count = 0
+        self._pending: tuple | None = None  # settings waiting for the view to be shown
         self._runner = LatestRunner(self)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.errored.connect(lambda _tag, msg: self.summary_label.setText(msg.splitlines()[0]))
@@ -180,7 +181,19 @@ class NormalizeView(QWidget):
     def recompute(self, *_args) -> None:
         scale, lr_fraction = settings = self.settings()
         self.lr_label.setText(f"{lr_fraction:.2f} × 2/λ_max (raw)")
-        self._runner.submit(settings, lambda _ctx: _compute(scale, lr_fraction))
+        self._pending = settings
+        if self.isVisible():  # hidden: computed when shown (a closed tab costs nothing)
+            self._submit_pending()
+
+    def _submit_pending(self) -> None:
+        if self._pending is not None:
+            scale, lr_fraction = settings = self._pending
+            self._pending = None
+            self._runner.submit(settings, lambda _ctx: _compute(scale, lr_fraction))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self._submit_pending()
 
     def is_computing(self) -> bool:
         return self._runner.is_busy()

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel
 
-import engine.memory
 from engine.batches import EvalSet
 from engine.config import from_dict
 from engine.experiment import run_experiment
@@ -23,10 +21,8 @@ from engine.insight.hints import layers_hint
 from engine.insight.landscape import eval_sets, loss_slice_1d, rise_width
 from engine.insight.layers import fixed_batch, layer_statistics
 from engine.insight.normalize_demo import demo_data, normalization_demo
-from engine.memory import MemoryLimit, estimate_for_config, format_bytes, summarize_sources
 from engine.prepare import load_sources, prepare_from_sources
 from engine.runs import load_model, load_run
-from gui.panels.widgets import ERROR_STYLE
 from gui.state import ExperimentState
 from gui.views.curves_view import DEV_COLOR
 from gui.views.normalize_view import LEVEL_QUANTILES, STEPS, WITHIN
@@ -338,7 +334,9 @@ def test_landscape_centre_is_the_evaluated_dev_loss_and_a_compared_run_has_its_c
     for rs in view.results:
         w = rs.width["dev"]
         width = f"{w:.3g}" if w is not None else "&gt; 1.6 (flatter than the slice)"
-        assert f"dev loss {rs.slice.loss['dev'][5]:.4g} at α = 0, width {width}" in view.sharpness_label.text()
+        assert (
+            f"dev loss {rs.slice.loss['dev'][5]:.4g} at α = 0, width {width}" in view.sharpness_label.text()
+        )
     assert "run-0" in view.legend_label.text() and "run-1" in view.legend_label.text()
     # a run whose Show box is unticked is not compared
     win.set_run_visible(plain, False)
@@ -379,33 +377,3 @@ def test_landscape_two_d_slice_and_cancel(qtbot, tmp_path):
     view.button.click()
     qtbot.waitUntil(lambda: not view.is_computing(), timeout=30000)
     assert view.button.text() == "Compute" and not view.results
-
-
-# ---------------------------------------------------------------- memory estimate
-
-
-def test_memory_label_shows_the_estimate_and_train_refuses_a_run_too_large(qtbot, tmp_path, monkeypatch):
-    # a fixed limit, so the test does not depend on the machine's free memory
-    monkeypatch.setattr(engine.memory, "memory_limit", lambda: MemoryLimit(16 * 2**30, "available"))
-    win = make_window(qtbot, tmp_path)
-    label = win.findChild(QLabel, "memoryEstimateLabel")
-    cfg = win.state.config
-    est = estimate_for_config(cfg, summarize_sources(cfg, win.state.sources))
-    assert label.text() == f"Memory of a run: {est.describe()}; 16.0 GB available."
-    assert label.styleSheet() != ERROR_STYLE
-    win.state.update("model", hidden=[32, 32])  # the label follows the settings
-    est2 = estimate_for_config(win.state.config, summarize_sources(win.state.config, win.state.sources))
-    assert est2.total > est.total and est2.describe() in label.text()
-
-    win.state.update("model", hidden=[8192] * 20)  # twenty layers of 8192: ~38 GB with Adam
-    big = estimate_for_config(win.state.config, summarize_sources(win.state.config, win.state.sources))
-    assert big.total > 16 * 2**30
-    assert label.styleSheet() == ERROR_STYLE and big.describe() in label.text()
-    qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
-    banner = win.banner_text()
-    assert banner.startswith("Cannot train yet")
-    assert f"needs about {format_bytes(big.total)} of memory ({big.parts_text()})" in banner
-    assert "more than the 16.0 GB available; reduce model.hidden" in banner
-    assert not win.is_training() and not (tmp_path / "runs").exists()
-    win.state.update("model", hidden=[8])
-    assert win.banner_text() == "" and label.styleSheet() != ERROR_STYLE
