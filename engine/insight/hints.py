@@ -49,7 +49,7 @@ def power_of_ten(x: float) -> str:
 
 
 def format_ratio(x: float) -> str:
-    """A ratio for a sentence: two digits between 0.01 and 1000 (``0.52``, ``38``), else :func:`power_of_ten`."""
+    """A ratio for a sentence: two digits in [0.01, 1000) (``0.52``, ``38``), else :func:`power_of_ten`."""
     if math.isfinite(x) and 1e-2 <= abs(x) < 1e3:
         return f"{x:.2g}"
     return power_of_ten(x)

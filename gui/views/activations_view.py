@@ -310,9 +310,8 @@ class ActivationsView(QWidget):
         elif history:
             epoch, stats = history[-1]
             state = "training" if run.live else "last epoch seen"
-            self._draw(
-                key, stats, "live", f"“{run.name}”: {state}, epoch {epoch}, on {BATCH} fixed training samples"
-            )
+            source = f"“{run.name}”: {state}, epoch {epoch}, on {BATCH} fixed training samples"
+            self._draw(key, stats, "live", source)
         elif run.live:
             return self._show_message(
                 "Waiting for the first layer statistics of the live run (measured at epoch ends, "
@@ -327,7 +326,8 @@ class ActivationsView(QWidget):
             why = self.current_model.error or (
                 "its training data are not available" if snap is not None and snap.data is None else ""
             )
-            return self._show_message(f"No layer statistics for “{run.name}”" + (f": {why}" if why else "."))
+            why = f": {why}" if why else "."
+            return self._show_message(f"No layer statistics for “{run.name}”{why}")
         self._draw_epochs(history)
 
     def _show_message(self, text: str) -> None:
@@ -419,7 +419,8 @@ class ActivationsView(QWidget):
         for i, item in enumerate(self._epoch_items):
             set_log_data(item, epochs, [s[i][field] for _, s in rows])
         layers = "&nbsp;".join(
-            f"<span style='color:{LAYER_COLORS[i % len(LAYER_COLORS)]}'>━{'out' if i == L - 1 else i + 1}</span>"
+            f"<span style='color:{LAYER_COLORS[i % len(LAYER_COLORS)]}'>"
+            f"━{'out' if i == L - 1 else i + 1}</span>"
             for i in range(L)
         )
         self.epoch_caption.setText(f"<b>{self.epoch_combo.currentText()} over epochs</b>&nbsp;&nbsp;{layers}")

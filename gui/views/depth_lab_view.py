@@ -42,6 +42,15 @@ from gui.views.latest_runner import LatestRunner
 MAX_WIDTH = 256  # depth 100 × width 256: ~160 MB of float64 weights and a ~0.3 s pass
 SCALE_STEPS = 100  # slider positions per unit of scale (0.01 steps)
 MAX_SCALE = 3.0
+# what the activation does to that factor, in words (the dashed theory lines are for linear)
+ACTIVATION_NOTES = {
+    "relu": "; a ReLU zeroes about half the values: ≈ factor/√2 = {half:.3g} per layer (He's 2/n_in "
+    "makes up for it)",
+    "leaky_relu": "; a leaky ReLU nearly zeroes half the values: ≈ factor/√2 = {half:.3g} per layer",
+    "tanh": "; tanh ≈ linear while the values are small, then saturates (|tanh| < 1): its slope vanishes",
+    "sigmoid": "; sigmoid's slope is at most 1/4 and its output is not centred: gradients shrink fast",
+}
+MIN_DECADES = 4.0  # the y axis spans at least this many powers of ten
 DEFAULTS = {"depth": 50, "width": 100, "activation": "relu", "init": "he", "scale": 1.0}
 
 
@@ -227,8 +236,7 @@ class DepthLabView(QWidget):
         self.factor_label.setText(
             f"Linear network: each layer multiplies the std by scale · √(width · var) = "
             f"{scale:g} · √({width} · {var:.4g}) = {self.linear_factor():.4g}"
-            + ("" if activation == "linear" else f"  (dashed theory lines for activation = linear; "
-               f"{activation} changes the factor)")
+            + ACTIVATION_NOTES.get(activation, "").format(half=self.linear_factor() / math.sqrt(2))
         )  # fmt: skip
         labs = self._labs
 
@@ -269,6 +277,18 @@ class DepthLabView(QWidget):
             self.last_latency = time.perf_counter() - started
             self.latencies.append(self.last_latency)
 
+    def _fit_y(self, values: np.ndarray) -> None:
+        """At least MIN_DECADES on the log axis, so a level profile looks level instead of its
+        noise being stretched over the whole plot."""
+        v = values[np.isfinite(values) & (values > 0)]
+        if not len(v):
+            return
+        lo, hi = np.log10(v.min()), np.log10(v.max())
+        if hi - lo < MIN_DECADES:
+            mid = (lo + hi) / 2
+            lo, hi = mid - MIN_DECADES / 2, mid + MIN_DECADES / 2
+        self.plot.setYRange(lo, hi, padding=0.05)  # log10 units on a log axis
+
     def _on_runner_errored(self, settings: tuple, message: str) -> None:
         self._changed_at.pop(settings, None)
         self.hint_label.setText(f"Cannot compute this network: {message.splitlines()[0]}")
@@ -299,6 +319,7 @@ class DepthLabView(QWidget):
             )
         )
         self.hint_label.setText(depth_hint(profile.activation_std, profile.grad_norm))
+        self._fit_y(np.concatenate([act, grad]))
         self.profile = profile
         self.shown_settings = settings
         self.redraw_count += 1

@@ -227,7 +227,10 @@ class LandscapeView(QWidget):
         if run is None:
             text = "Train a run (or select one) to see the loss landscape around its trained weights."
         elif run.live:
-            text = "The landscape is measured around a finished run's weights: wait for the run to end (or stop it)."
+            text = (
+                "The landscape is measured around a finished run's weights: wait for the run to end "
+                "(or stop it)."
+            )
         elif snap is None:
             text = self.current_model.error or "Loading the run's model and data…"
         else:
@@ -405,7 +408,7 @@ class LandscapeView(QWidget):
                 legend_parts.append(swatch(rs.color, f"{rs.name} dev, train ╍"))
             notes.append(self._sharpness_text(rs))
         self.legend_label.setText(
-            f"<b>Loss around the trained weights</b> (mean of {len(slices[0].slice.per_direction[next(iter(slices[0].slice.loss))])} "
+            f"<b>Loss around the trained weights</b> (mean of {self.n_directions()} "
             f"directions)&nbsp;&nbsp;" + legend(*legend_parts)
             if slices
             else ""
@@ -459,6 +462,12 @@ class LandscapeView(QWidget):
         xy = contour_segments(a, b, shown, levels)
         self.contours_2d.setData(xy[:, 0], xy[:, 1])
         self.panel_2d.setVisible(True)
+
+    def n_directions(self) -> int:
+        """Directions averaged in the results drawn (0 when nothing is drawn)."""
+        if not self.results:
+            return 0
+        return int(next(iter(self.results[0].slice.per_direction.values())).shape[0])
 
     def items(self) -> list[pg.PlotDataItem]:
         """The drawn 1-D curves (each with properties run_key and set_name)."""

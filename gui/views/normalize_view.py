@@ -5,7 +5,8 @@ long, narrow valley: gradient descent at the largest stable learning rate zig-za
 and crawls along it. Standardized, the contours are round and descent heads for the minimum.
 The numbers come from :func:`engine.insight.normalize_demo.normalization_demo`; the contour
 lines are marching-squares contours of its cost grid (contourpy, via
-:func:`gui.views.insight_plots.contour_segments`), computed with the demo off the GUI thread (a :class:`gui.views.latest_runner.LatestRunner`).
+:func:`gui.views.insight_plots.contour_segments`), computed with the demo off the GUI thread
+(a :class:`gui.views.latest_runner.LatestRunner`).
 
 Each path is drawn with a dot per step up to the step where it first gets within 1 % of the
 starting distance from the minimum (:func:`engine.insight.normalize_demo.steps_to_within`);
@@ -230,7 +231,8 @@ class NormalizeView(QWidget):
         )
         self.norm_label.setText(
             f"Same α = {norm.lr:.3g}: {self._steps_text(steps['normalized'])} — a straight path.\n"
-            f"Its own best α = 2/(λ_min + λ_max) = {own.lr:.3g} (green): {self._steps_text(steps['normalized_own_lr'])}"
+            f"Its own best α = 2/(λ_min + λ_max) = {own.lr:.3g} (green): "
+            f"{self._steps_text(steps['normalized_own_lr'])}"
         )
         self.summary_label.setText(self._summary(steps))
         self.result = result
