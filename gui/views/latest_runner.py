@@ -30,31 +30,41 @@ class LatestRunner(QObject):
         self._runner = TaskRunner(self)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.errored.connect(self._on_runner_errored)
-        self._runner.aborted.connect(self._next)
+        self._runner.aborted.connect(self._on_runner_aborted)
         self._tag: Any = None
+        # busy from start until the job's result is delivered, not only while its thread runs:
+        # a job whose thread has ended but whose result is still queued must not be cancelled by
+        # a new request (its result would be lost, and an older pending request could then be
+        # drawn after the newest one)
+        self._busy = False
         self._pending: tuple[Any, Callable[[TaskContext], Any]] | None = None
 
     def submit(self, tag: Any, fn: Callable[[TaskContext], Any]) -> None:
         """Run fn(ctx) now, or as soon as the running job ends (replacing an earlier pending one)."""
-        if self._runner.is_running():
+        if self._busy:
             self._pending = (tag, fn)
             return
-        self._tag = tag
-        self._runner.start(fn)
+        self._start(tag, fn)
 
     def is_busy(self) -> bool:
-        return self._runner.is_running() or self._pending is not None
+        return self._busy or self._pending is not None
 
     def shutdown(self) -> None:
         self._pending = None
+        self._busy = False
         self._runner.shutdown()
 
+    def _start(self, tag: Any, fn: Callable[[TaskContext], Any]) -> None:
+        self._tag = tag
+        self._busy = True
+        self._runner.start(fn)
+
     def _next(self) -> None:
+        self._busy = False
         if self._pending is not None:
             tag, fn = self._pending
             self._pending = None
-            self._tag = tag
-            self._runner.start(fn)
+            self._start(tag, fn)
 
     def _on_runner_finished(self, result: Any) -> None:
         tag = self._tag
@@ -65,3 +75,6 @@ class LatestRunner(QObject):
         tag = self._tag
         self._next()
         self.errored.emit(tag, message)
+
+    def _on_runner_aborted(self) -> None:
+        self._next()
