@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
 from engine.batches import EvalSet
 from engine.config import from_dict
@@ -188,6 +189,19 @@ def test_depth_lab_curves_follow_a_real_slider_move(qtbot, tmp_path):
     )
     assert "vanishing" in lab.hint_label.text()
     assert len(lab.latencies) >= 2 and all(t > 0 for t in lab.latencies)
+    # while the handle is held the curves are drawn without antialiasing (cheaper), after it with
+    slider = lab.scale_slider
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = (
+        slider.style()
+        .subControlRect(QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, slider)
+        .center()
+    )
+    qtbot.mousePress(slider, Qt.MouseButton.LeftButton, pos=handle)
+    assert slider.isSliderDown() and lab.act_item.opts["antialias"] is False
+    qtbot.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=handle)
+    assert lab.act_item.opts["antialias"] is True
 
 
 def test_depth_lab_relu_with_he_stays_level_and_zeros_pass_nothing(qtbot):
