@@ -45,6 +45,17 @@ def test_layers_hint_names_vanishing_exploding_dead_and_saturated_layers():
         "gradients stay within a factor 10 from the output back to layer 1"
     )
     assert "diverged" in layers_hint([_layer(1, math.nan), _layer(2, 0.1)])
+    # activations that grow 10⁸× over three hidden layers, and a saturated output that passes nothing
+    exploding_acts = [
+        _layer(1, 1.0, std=2.0),
+        _layer(2, 1.0, std=3e3),
+        _layer(3, 1.0, std=2e8),
+        _layer(4, 0.0),
+    ]
+    assert layers_hint(exploding_acts) == (
+        "layer 3's activations are 10⁸ × layer 1's: exploding; the output layer's gradient is 0 on this "
+        "batch (its predictions are saturated at 0 or 1): no layer can learn"
+    )
     assert "no gradient at all" in layers_hint([_layer(1, 0.0), _layer(2, 0.1)])
 
 
@@ -56,8 +67,14 @@ def test_layers_hint_on_a_real_deep_relu_network_with_small_weights():
     stats = layer_statistics(net, X, y)
     ratio = stats[0].grad_std / stats[-1].grad_std  # per value: the widths (32 and 3) do not matter
     assert ratio < 1e-3
-    assert layers_hint(stats).startswith(f"layer 1 gradients are {power_of_ten(ratio)} of the output layer's")
-    assert "vanishing" in layers_hint([s.to_dict() for s in stats])
+    acts = stats[-2].act_std / stats[0].act_std  # the signal shrinks forward too
+    assert acts <= 1e-3
+    expected = (
+        f"layer 10's activations are {power_of_ten(acts)} × layer 1's: vanishing; "
+        f"layer 1 gradients are {power_of_ten(ratio)} of the output layer's: vanishing"
+    )
+    assert layers_hint(stats) == expected
+    assert layers_hint([s.to_dict() for s in stats]) == expected  # the dicts statsArrived carries
 
 
 @pytest.mark.parametrize(

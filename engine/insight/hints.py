@@ -11,7 +11,8 @@ norms. With ``r`` that ratio:
 - ``r ≤ VANISHING`` (10⁻³): vanishing; ``r ≥ EXPLODING`` (10³): exploding;
 - ``r`` in [10⁻³, 10⁻¹) shrinking, in (10, 10³] growing; within a factor 10 level.
 
-A layer with at least ``MANY`` (50 %) dead ReLUs (units inactive on every sample of the
+The hidden activations' std is compared the same way (the last hidden layer's to the first's)
+and named when it vanishes or explodes. A layer with at least ``MANY`` (50 %) dead ReLUs (units inactive on every sample of the
 batch) or saturated tanh/sigmoid values is named too.
 """
 
@@ -95,9 +96,20 @@ def layers_hint(stats: Sequence) -> str:
     if len(stats) == 1:
         return "no hidden layer: nothing can vanish or explode between layers"
     parts = []
+    hidden = stats[:-1]
+    a_first, a_last = _get(hidden[0], "act_std"), _get(hidden[-1], "act_std")
+    if len(hidden) >= 2 and a_first > 0:
+        ratio = a_last / a_first
+        verdict = trend(ratio)
+        if verdict in ("vanishing", "exploding"):
+            n = _get(hidden[-1], "layer")
+            parts.append(f"layer {n}'s activations are {format_ratio(ratio)} × layer 1's: {verdict}")
     first, last = _get(stats[0], "grad_std"), _get(stats[-1], "grad_std")
     if last == 0:
-        parts.append("no gradient reaches the output layer (the loss is flat on this batch)")
+        parts.append(
+            "the output layer's gradient is 0 on this batch (its predictions are saturated at 0 or 1): "
+            "no layer can learn"
+        )
     elif first == 0:
         parts.append("layer 1 receives no gradient at all: its weights cannot learn")
     else:

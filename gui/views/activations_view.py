@@ -46,6 +46,7 @@ from gui.views.insight_plots import (
     make_plot,
     set_log_data,
     swatch,
+    titled,
 )
 
 REDRAW_MS = 100  # live statistics are drawn at most 10 times a second
@@ -110,7 +111,7 @@ class ActivationsView(QWidget):
 
         self.bands_plot = make_plot("activationBandsPlot", "", "", "value")  # the row below names the layers
         self.bands_caption = caption(
-            "<b>Activations</b>&nbsp;&nbsp;"
+            "<b>Activations</b>&nbsp;&nbsp; "
             + legend(
                 swatch("#9ecae1", "p5–p95", "█"),
                 swatch("#3182bd", "p25–p75", "█"),
@@ -124,7 +125,9 @@ class ActivationsView(QWidget):
         self.whiskers = pg.ErrorBarItem(
             x=np.zeros(0), y=np.zeros(0), pen=pg.mkPen("#888888", width=1), beam=0.2
         )
-        self.medians = pg.ScatterPlotItem(symbol="_", size=18, pen=pg.mkPen("#000000", width=2))
+        self.medians = pg.ScatterPlotItem(
+            symbol="_", size=20, pen=pg.mkPen(None), brush=pg.mkBrush("#000000")
+        )
         for item in (self.whiskers, self.outer_bars, self.inner_bars, self.medians):
             self.bands_plot.addItem(item)
         self.bands_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("#888888", width=1)))
@@ -139,7 +142,7 @@ class ActivationsView(QWidget):
 
         self.scale_plot = make_plot("layerGradPlot", "", "layer", "log scale", log_y=True)
         self.scale_caption = caption(
-            "<b>Scale per layer</b>&nbsp;&nbsp;"
+            "<b>Scale per layer</b>&nbsp;&nbsp; "
             + legend(
                 swatch(ACT_COLOR, "activation std", "━●"),
                 swatch(GRAD_COLOR, "dL/dZ std", "━■"),
@@ -178,18 +181,15 @@ class ActivationsView(QWidget):
         grid.setSpacing(2)
         self.dead_caption = caption("<b>Dead / saturated units</b>")
         self.epoch_caption = caption("<b>Over epochs</b>")
-        grid.addWidget(self.bands_caption, 0, 0)
-        grid.addWidget(self.dead_caption, 0, 1)
-        grid.addWidget(self.bands_plot, 1, 0)
-        grid.addWidget(self.dead_plot, 1, 1)
-        grid.addWidget(self.scale_caption, 2, 0)
-        grid.addWidget(self.epoch_caption, 2, 1)
-        grid.addWidget(self.scale_plot, 3, 0)
-        grid.addWidget(self.epoch_plot, 3, 1)
+        for row, col, cap, plot in (
+            (0, 0, self.bands_caption, self.bands_plot),
+            (0, 1, self.dead_caption, self.dead_plot),
+            (1, 0, self.scale_caption, self.scale_plot),
+            (1, 1, self.epoch_caption, self.epoch_plot),
+        ):
+            grid.addWidget(titled(cap, plot), row, col)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
-        grid.setRowStretch(1, 1)
-        grid.setRowStretch(3, 1)
 
         self.message_label = QLabel()
         self.message_label.setObjectName("activationsMessage")
@@ -418,7 +418,7 @@ class ActivationsView(QWidget):
         epochs = np.array([e for e, _ in rows], dtype=float)
         for i, item in enumerate(self._epoch_items):
             set_log_data(item, epochs, [s[i][field] for _, s in rows])
-        layers = "&nbsp;".join(
+        layers = " ".join(
             f"<span style='color:{LAYER_COLORS[i % len(LAYER_COLORS)]}'>"
             f"━{'out' if i == L - 1 else i + 1}</span>"
             for i in range(L)

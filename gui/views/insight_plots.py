@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.views.curves_view import LogAxis
 
@@ -58,20 +58,66 @@ def swatch(color: str, text: str, style: str = "━━") -> str:
 
 
 def legend(*parts: str) -> str:
-    return "&nbsp;&nbsp;&nbsp;".join(parts)
+    return "&nbsp;&nbsp; ".join(parts)  # a plain space too: a long legend may wrap between entries
+
+
+class Caption(QLabel):
+    """A wrapping rich-text label that reserves exactly the height its text needs at its
+    current width. (Layouts asked a plain word-wrapped QLabel for its height at a guessed,
+    narrower width and left blank lines above the plots.)"""
+
+    def __init__(self, text: str = ""):
+        super().__init__(text)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(60)
+        self._height = 0
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt override): the height comes from sizeHint
+        return False
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        width = self.width() if self.width() > 60 else 600
+        return QSize(width, super().heightForWidth(width))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(60, self.sizeHint().height())
+
+    def _refit(self) -> None:
+        height = self.sizeHint().height()
+        if height != self._height:
+            self._height = height
+            self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._refit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt override)
+        super().setText(text)
+        self._refit()
 
 
 def caption(text: str = "", object_name: str | None = None) -> QLabel:
     """A plot's title and legend above it: rich text that wraps instead of widening the view
     (a long pyqtgraph title would make the plot wider than its widget and clip it)."""
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText)
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    label.setMinimumWidth(60)
+    label = Caption(text)
     if object_name:
         label.setObjectName(object_name)
     return label
+
+
+def titled(caption_label: QLabel, plot: QWidget) -> QWidget:
+    """A caption above a plot in one widget (a box layout sizes a wrapping caption to the
+    width it really gets; in a grid it reserved the height of its narrowest wrap)."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    lay.addWidget(caption_label)
+    lay.addWidget(plot, 1)
+    return box
 
 
 def contour_segments(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels) -> np.ndarray:

@@ -126,8 +126,8 @@ class NormalizeView(QWidget):
             self.contour_items[name], self.path_items[name], self.min_items[name] = contour, path, minimum
             self.path_items[name + "_start"] = start
         self.own_item = pg.PlotDataItem(
-            pen=pg.mkPen(OWN_COLOR, width=2, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=6,
-            symbolBrush=OWN_COLOR, symbolPen=None,
+            pen=pg.mkPen(OWN_COLOR, width=2.5, style=Qt.PenStyle.DashLine), symbol="o", symbolSize=10,
+            symbolBrush=OWN_COLOR, symbolPen=pg.mkPen("k", width=1),
         )  # fmt: skip
         self.own_item.setZValue(6)
         self.norm_plot.addItem(self.own_item)
@@ -218,7 +218,7 @@ class NormalizeView(QWidget):
             plot.setXRange(pic.w1[0], pic.w1[-1], padding=0.02)
             plot.setYRange(pic.w2[0], pic.w2[-1], padding=0.02)
         own = demo.normalized_own_lr
-        self._draw_path(self.own_item, own.path, steps["normalized_own_lr"])
+        self._draw_path(self.own_item, own.path, steps["normalized_own_lr"], dot=10)
         raw, norm = demo.raw, demo.normalized
         s1, s2 = demo.feature_std
         self.raw_caption.setText(
@@ -239,11 +239,11 @@ class NormalizeView(QWidget):
         self.redraw_count += 1
 
     @staticmethod
-    def _draw_path(item: pg.PlotDataItem, path: np.ndarray, count: int | None) -> None:
+    def _draw_path(item: pg.PlotDataItem, path: np.ndarray, count: int | None, dot: int = 4) -> None:
         shown = path[: drawn_steps(count) + 1]
         item.setData(shown[:, 0], shown[:, 1])
-        # past MAX_DOTS the dots merge into a line anyway; fewer symbols keep the redraw quick
-        item.setSymbolSize(4 if len(shown) <= MAX_DOTS else 2)
+        # past MAX_DOTS the dots merge into a line anyway: smaller ones keep the redraw quick
+        item.setSymbolSize(dot if len(shown) <= MAX_DOTS else 2)
 
     @staticmethod
     def _steps_text(count: int | None) -> str:
