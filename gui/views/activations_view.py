@@ -91,6 +91,7 @@ class ActivationsView(QWidget):
         self.shown_what = ""  # "final" or "live"
         self.redraw_count = 0
         self._computing: str | None = None  # key whose final statistics are being computed
+        self._errors: dict[str, str] = {}  # key -> why its statistics could not be computed
         from gui.tasks import TaskRunner
 
         self._runner = TaskRunner(self)
@@ -234,6 +235,7 @@ class ActivationsView(QWidget):
         if event == "removed":
             self.live_history.pop(key, None)
             self.final_stats.pop(key, None)
+            self._errors.pop(key, None)
 
     def _on_stats_arrived(self, key: str, epoch: int, stats: list) -> None:
         if key not in self.session.history:
@@ -255,7 +257,12 @@ class ActivationsView(QWidget):
         if snap is None or snap.live or snap.key != self.session.current_key:
             self.refresh()
             return
-        if snap.key in self.final_stats or self._computing == snap.key or not self.isVisible():
+        if (
+            snap.key in self.final_stats
+            or snap.key in self._errors
+            or self._computing == snap.key
+            or not self.isVisible()
+        ):
             self.refresh()
             return
         if snap.data is None or len(snap.data.train) == 0:
@@ -285,9 +292,10 @@ class ActivationsView(QWidget):
         self._on_model_changed()  # the current run may have changed meanwhile
 
     def _on_final_errored(self, message: str) -> None:
+        if self._computing is not None:
+            self._errors[self._computing] = message.splitlines()[0]
         self._computing = None
-        self.message_label.setText(f"Cannot compute the layer statistics: {message.splitlines()[0]}")
-        self.stack.setCurrentIndex(0)
+        self.refresh()
 
     def is_computing(self) -> bool:
         return self._computing is not None
@@ -317,15 +325,14 @@ class ActivationsView(QWidget):
                 "Waiting for the first layer statistics of the live run (measured at epoch ends, "
                 "at most 5 % of the training time)…"
             )
-        elif self._computing == key or (
-            self.current_model.snapshot() is None and self.current_model.error is None
-        ):
-            return self._show_message("Computing the layer statistics of the final weights…")
         else:
             snap = self.current_model.snapshot()
-            why = self.current_model.error or (
-                "its training data are not available" if snap is not None and snap.data is None else ""
-            )
+            loading = (snap is None or snap.key != key) and self.current_model.error is None
+            why = self._errors.get(key) or self.current_model.error
+            if snap is not None and snap.key == key and snap.data is None:
+                why = "its training data are not available"
+            if why is None and (loading or self._computing == key or self.isVisible()):
+                return self._show_message("Computing the layer statistics of the final weights…")
             why = f": {why}" if why else "."
             return self._show_message(f"No layer statistics for “{run.name}”{why}")
         self._draw_epochs(history)

@@ -274,8 +274,12 @@ class LandscapeView(QWidget):
         jobs = [(snap.key, current_run.name, "", True, None)]
         for r in self.compared_runs():
             jobs.append((r.key, r.name, self.runs_model.color(r.key), False, r.config))
-        cache = self._data_cache
-        cache.setdefault(_data_key(snap.config), snap.data)
+        # prepared data by data settings: kept only for the runs of this computation (a running
+        # job is the only writer; a new one starts after the old is cancelled)
+        wanted = {_data_key(snap.config)} | {_data_key(cfg) for *_, cfg in jobs if cfg is not None}
+        cache = {k: v for k, v in self._data_cache.items() if k in wanted}
+        cache[_data_key(snap.config)] = snap.data
+        self._data_cache = cache
 
         def job(ctx):
             from engine import blas
