@@ -290,10 +290,12 @@ class _Interrupt:
 
 
 class _DataProgress:
-    """(done, total) callback for data loading: an updating line on a terminal, nothing otherwise."""
+    """(done, total) callback: ``label done/total`` as an updating line on a terminal (at most 10
+    times a second), nothing otherwise."""
 
-    def __init__(self, err: TextIO) -> None:
+    def __init__(self, err: TextIO, label: str = "loading data") -> None:
         self._err = err
+        self._label = label
         self._tty = _isatty(err)
         self._last = 0.0
         self._shown = False
@@ -304,7 +306,7 @@ class _DataProgress:
             return
         self._last = now
         self._shown = True
-        print(f"\rloading data {done}/{total}", end="", file=self._err, flush=True)
+        print(f"\r{self._label} {done}/{total}", end="", file=self._err, flush=True)
 
     def finish(self) -> None:
         if self._shown:
@@ -715,7 +717,7 @@ def _landscape(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     # the set as LoadedModel.evaluate (and so `evaluate`) measures it
     eval_set = EvalSet(ArraySet(sd.X, sd.y), loaded.norm_mean, loaded.norm_std, loaded.config.training.dtype)
-    progress = _CountProgress(err, "landscape")
+    progress = _DataProgress(err, "landscape")
     # Ctrl-C raises KeyboardInterrupt here: main() prints "interrupted" and exits 130
     sl = loss_slice_1d(
         loaded.net,
@@ -740,22 +742,6 @@ def _landscape(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     }
     print(json.dumps(to_jsonable(result)), file=out)
     return EXIT_OK
-
-
-class _CountProgress(_DataProgress):
-    """``label done/total`` on a terminal, updated at most 10 times a second; nothing otherwise."""
-
-    def __init__(self, err: TextIO, label: str) -> None:
-        super().__init__(err)
-        self._label = label
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self._tty or (now - self._last < 0.1 and done < total):
-            return
-        self._last = now
-        self._shown = True
-        print(f"\r{self._label} {done}/{total}", end="", file=self._err, flush=True)
 
 
 # ---------------------------------------------------------------- sweep

@@ -250,7 +250,7 @@ class OptimizerConfig:
     )
     beta1: float = _spec(0.9, "float", "Adam first-moment decay β₁", lo=0.0, hi=0.9999)
     beta2: float = _spec(0.999, "float", "Adam second-moment decay β₂", lo=0.0, hi=0.9999)
-    epsilon: float = _spec(1e-8, "float", "Adam denominator guard ε", lo=1e-12, hi=1.0, log=True)
+    epsilon: float = _spec(1e-8, "float", "Adam denominator guard ε", lo=1e-10, hi=1.0, log=True)
 
     def __post_init__(self) -> None:
         _validate_section("optimizer", self)

@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
             scroll.setWidget(panel)
             self.settings_tabs.addTab(scroll, title)
-        self.settings_tabs.setMinimumWidth(300)
+        self.settings_tabs.setMinimumWidth(290)
 
     def _build_results(self) -> None:
         self.controls = RunControls(self.session)

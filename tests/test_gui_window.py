@@ -235,3 +235,117 @@ def test_screenshot_option_trains_the_demo_and_writes_the_window_png(tmp_path):
         # not a blank grab: a real window has many distinct colours (curves, text, scatter)
         assert len(img.convert("RGB").getcolors(maxcolors=1_000_000)) > 500
     assert not (tmp_path / "data").exists()  # the demo keeps its runs in a temporary folder
+
+
+def _env(tmp_path: Path) -> dict:
+    return dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        REGLAB_RUNS_DIR=str(tmp_path / "runs"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
+
+
+def test_main_py_opens_an_experiment_file_and_reports_a_bad_one(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"regularization": {"l2": 0.25}, "model": {"hidden": [7]}}))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), str(good), "--quit-after-show"],
+        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0 and "window shown" in out.stdout
+    assert "error" not in out.stderr, out.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"regularization": {"l2": -1}}')
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), str(bad), "--quit-after-show"],
+        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0 and "window shown" in out.stdout  # the default experiment opens
+    # (Qt's offscreen platform adds a warning of its own about size hints: not ours)
+    lines = [line for line in out.stderr.strip().splitlines() if "propagateSizeHints" not in line]
+    assert lines == [f"error: Cannot open experiment: {bad}: regularization.l2 must be in [0, 1000], got -1"]
+
+
+def test_the_experiment_argument_is_open_in_the_window(qtbot, tmp_path):
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps({"regularization": {"l2": 0.25}}))
+    win = MainWindow(runs_dir=tmp_path / "runs", experiment=path)
+    qtbot.addWidget(win)
+    win.show_dialogs = False
+    assert win.state.config.regularization.l2 == 0.25 and win.experiment_path == path
+    assert not win.is_modified() and win.windowTitle() == "RegLab — exp.json"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    other = MainWindow(runs_dir=tmp_path / "runs2", experiment=bad)
+    qtbot.addWidget(other)
+    other.show_dialogs = False
+    assert other.state.config == default_config() and other.experiment_path is None
+    assert other.last_error.startswith(f"Cannot open experiment: {bad}: not valid JSON")
+
+
+def test_unsaved_means_different_from_what_was_opened_and_new_open_quit_ask(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    assert not win.is_modified()
+    win.state.update("regularization", l2=0.5)
+    assert win.is_modified() and win.windowTitle().endswith(" *")
+    win.state.update("regularization", l2=0.0)  # set back: not a change
+    assert not win.is_modified() and not win.windowTitle().endswith(" *")
+    win.state.update("regularization", l2=0.5)
+    asked = []
+    win._ask_unsaved = lambda: asked.append("new") or "cancel"
+    assert win.new_experiment() is False and win.state.config.regularization.l2 == 0.5  # cancelled
+    win._ask_unsaved = lambda: asked.append("open") or "cancel"
+    assert win.open_experiment(tmp_path / "whatever.json") is False
+    saved = tmp_path / "saved.json"
+    win._choose_save_path = lambda *a: str(saved)
+    win._ask_unsaved = lambda: asked.append("new-save") or "save"
+    assert win.new_experiment() is True  # saved first, then the default experiment
+    assert json.loads(saved.read_text())["regularization"]["l2"] == 0.5
+    assert win.state.config == default_config() and not win.is_modified()
+    win.state.update("regularization", l2=0.5)
+    win._ask_unsaved = lambda: asked.append("quit") or "cancel"
+    win.close()
+    assert win.isVisible()  # Quit was cancelled: the window stays
+    win._ask_unsaved = lambda: asked.append("quit-discard") or "discard"
+    win.close()
+    assert not win.isVisible()
+    assert asked == ["new", "open", "new-save", "quit", "quit-discard"]
+
+
+def test_the_window_fits_a_1024_by_768_screen(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path)
+    hint = win.minimumSizeHint()
+    assert win.minimumWidth() <= 1024 - 20 and win.minimumHeight() <= 768 - 60
+    assert hint.width() <= 1024 - 20, hint  # room for the window frame
+    win.resize(1004, 708)
+    qtbot.waitUntil(lambda: win.width() <= 1004 and win.height() <= 708)
+    # every part is on screen: the plots, the runs table and the diagnosis are not squeezed to nothing
+    for widget in (
+        win.curves.loss_plot,
+        win.runs.table,
+        win.diagnosis,
+        win.settings_tabs,
+        win.controls.train_button,
+    ):
+        assert widget.width() > 50 and widget.height() > 20, widget.objectName()
+
+
+def test_an_exception_in_a_slot_becomes_a_dialog_in_words(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.app import install_exception_dialog
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "open", lambda self: shown.append((self.text(), self.detailedText())))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put the original back afterwards
+    install_exception_dialog()
+    try:
+        raise ValueError("the grid needs 2 features")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    text, detail = shown[0]
+    assert text.startswith("RegLab could not finish what you asked because of an internal error")
+    assert "the grid needs 2 features" in text and not text.startswith("Unexpected error")
+    assert "ValueError" in detail and "Traceback" in detail

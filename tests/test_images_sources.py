@@ -1,7 +1,6 @@
 """Class folders, pre-split folders, refusals, the disk cache, progress, cancel and the pool."""
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +165,10 @@ def test_cache_folder_from_environment(tmp_path, monkeypatch):
     assert len(list((tmp_path / "envcache").glob("images-*.npz"))) == 1
 
 
-def test_second_load_is_much_faster(tmp_path):
+def test_second_load_comes_from_the_cache_without_decoding(tmp_path, monkeypatch):
+    # how much faster that is, is measured in benchmarks/data_throughput.py, not asserted here
+    import engine.images.sources as sources_mod
+
     root = tmp_path / "src"
     rng = np.random.default_rng(0)
     for cls in ("a", "b"):
@@ -174,13 +176,15 @@ def test_second_load_is_much_faster(tmp_path):
         for i in range(150):
             Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
     cache = tmp_path / "cache"
-    t0 = time.perf_counter()
     first = load_source(str(root), image_size=(32, 32), cache_dir=cache)
-    t1 = time.perf_counter()
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the second load decoded images instead of reading the cache")
+
+    monkeypatch.setattr(sources_mod, "decode_files", no_decoding)
     second = load_source(str(root), image_size=(32, 32), cache_dir=cache)
-    t2 = time.perf_counter()
     np.testing.assert_array_equal(first.X, second.X)
-    assert (t1 - t0) > 5 * (t2 - t1), (t1 - t0, t2 - t1)  # benchmark shows the full ratio
+    np.testing.assert_array_equal(first.y, second.y)
 
 
 def test_progress_reaches_total_and_cancel_raises(tmp_path):

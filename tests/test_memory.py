@@ -246,7 +246,7 @@ def test_runs_that_cannot_fit_are_refused_at_once_without_allocating(tmp_path, r
     t0 = time.perf_counter()
     with pytest.raises(RunTooLarge):
         memory.check_config_memory(from_dict(raw))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 5.0  # generous on a loaded machine: what it spares takes minutes
 
 
 def test_loading_refuses_data_that_cannot_be_generated_before_generating():

@@ -572,7 +572,16 @@ def test_cancel_on_an_outside_cluster_leaves_nothing_running(outside_cluster, tm
 def test_a_worker_without_reglab_is_named(tmp_path):
     procs = Processes()
     try:
+        # a Python environment where RegLab cannot be imported: run from elsewhere, and (for a
+        # machine where RegLab is pip-installed, like CI's) an empty `engine` that fails to import
+        # as a missing one does, first on the worker's path
+        shadow = tmp_path / "no-reglab"
+        (shadow / "engine").mkdir(parents=True)
+        (shadow / "engine" / "__init__.py").write_text(
+            'raise ModuleNotFoundError("No module named \'engine\'", name="engine")\n'
+        )
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["PYTHONPATH"] = str(shadow)
         address, workers = start_cluster(procs, tmp_path, [{"cwd": tmp_path, "env": env}])
         base = write_base(tmp_path)
         proc = run_cli("sweep", "--config", str(base), "--param", "regularization.l2=0,1", "--scheduler", address,

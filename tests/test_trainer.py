@@ -269,7 +269,8 @@ def test_pause_blocks_between_batches_and_resume_finishes():
     assert [r.epoch for r in records] == [1, 2, 3]
     assert records[-1].stop_reason == "completed"
     # the pause is not training time: epoch 1 took far less than the 0.3 s it waited
-    assert trainer.paused_seconds >= 0.3
+    # (it waited from its first check, just after the thread started, to resume: ~0.3 s)
+    assert trainer.paused_seconds >= 0.25
     assert records[0].seconds < time.perf_counter() - t_resume + 0.05
 
 

@@ -40,7 +40,17 @@ from engine.dataset import SourceData
 from engine.errors import DataError
 from gui.models.data_session import DataSession, source_views
 from gui.panels.dialogs import SkippedFilesDialog
-from gui.panels.widgets import ERROR_STYLE, WARN_STYLE, ImageGrid, configure_spin, hint_label, mark_field
+from gui.panels.widgets import (
+    CONFIG_FIELD,
+    ERROR_STYLE,
+    WARN_STYLE,
+    ImageGrid,
+    OptionalSpin,
+    SciSpinBox,
+    configure_spin,
+    hint_label,
+    mark_field,
+)
 from gui.state import ExperimentState
 
 BUILTINS = (*BUILTIN_2D, *BUILTIN_IMAGES)
@@ -138,9 +148,11 @@ class DataPanel(QWidget):
             "A folder with one sub-folder per class, train/dev/test folders, MNIST idx or CIFAR-10 batches"
         )
         self.open_folder_button.clicked.connect(self._on_open_folder_clicked)
-        self.open_file_button = QPushButton("Open .npz…")
+        self.open_file_button = QPushButton("Open file…")
         self.open_file_button.setObjectName("openFileButton")
-        self.open_file_button.setToolTip("An .npz file with arrays X and y")
+        self.open_file_button.setToolTip(
+            "A dataset file: .npz (arrays X and y), a CSV (image paths and labels, or pixels) or Parquet"
+        )
         self.open_file_button.clicked.connect(self._on_open_file_clicked)
         row = QHBoxLayout()
         row.addWidget(self.open_folder_button)
@@ -186,6 +198,44 @@ class DataPanel(QWidget):
         self.seed_spin.setKeyboardTracking(False)
         self.seed_spin.valueChanged.connect(lambda v: self._write(seed=int(v)))
         form.addRow("Data seed", self.seed_spin)
+        # features on very different scales (the normalization lesson): 2-D sets only
+        self.scale_spins = [
+            configure_spin(SciSpinBox(1e-3, 1e3, log_step=10**0.5), f"data.feature_scale[{i}]", name=n)
+            for i, n in enumerate(("featureScaleXSpin", "featureScaleYSpin"))
+        ]
+        scale_row = QHBoxLayout()
+        for i, spin in enumerate(self.scale_spins):
+            spin.valueChanged.connect(self._on_feature_scale_changed)
+            scale_row.addWidget(hint_label(f"x{'₁₂'[i]} ×"))
+            scale_row.addWidget(spin, 1)
+        form.addRow("Feature scale", scale_row)
+        self._scale_row = scale_row
+        # the image shape of a CSV of pixels (784 columns are inferred as 28×28 gray)
+        self.pixel_check = QCheckBox("set")
+        self.pixel_check.setObjectName("pixelShapeCheck")
+        self.pixel_check.setToolTip(field_spec("data.pixel_shape").help)
+        mark_field(self.pixel_check, "data.pixel_shape")
+        self.pixel_spins = [QSpinBox(), QSpinBox()]
+        for i, (spin, name) in enumerate(zip(self.pixel_spins, ("pixelHeightSpin", "pixelWidthSpin"))):
+            spin.setObjectName(name)
+            spin.setRange(1, 4096)  # what the validator takes for data.pixel_shape's H and W
+            spin.setProperty(CONFIG_FIELD, f"data.pixel_shape[{i}]")
+            spin.setValue(28)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(self._on_pixel_shape_changed)
+        self.pixel_channels = QComboBox()
+        self.pixel_channels.setObjectName("pixelChannelsCombo")
+        self.pixel_channels.addItems(["1 (gray)", "3 (rgb)"])
+        self.pixel_channels.currentIndexChanged.connect(self._on_pixel_shape_changed)
+        self.pixel_check.toggled.connect(self._on_pixel_shape_changed)
+        pixel_row = QHBoxLayout()
+        pixel_row.addWidget(self.pixel_check)
+        pixel_row.addWidget(self.pixel_spins[0], 1)
+        pixel_row.addWidget(hint_label("×"))
+        pixel_row.addWidget(self.pixel_spins[1], 1)
+        pixel_row.addWidget(self.pixel_channels, 1)
+        form.addRow("Pixel CSV shape", pixel_row)
+        self._pixel_row = pixel_row
         self._source_form = form
 
         self.load_progress = QProgressBar()
@@ -274,6 +324,9 @@ class DataPanel(QWidget):
         mark_field(self.stratify_check, "data.stratify", "stratifyCheck")
         self.stratify_check.toggled.connect(lambda b: self._write(stratify=bool(b)))
         form.addRow(self.stratify_check)
+        self.train_limit = OptionalSpin("data.train_limit", "at most", QSpinBox(), "trainLimit")
+        self.train_limit.edited.connect(lambda v: self._write(train_limit=v))
+        form.addRow("Training examples", self.train_limit)
         self.split_problem_label = hint_label("", ERROR_STYLE, "splitProblemLabel")
         self.split_problem_label.setVisible(False)
         form.addRow(self.split_problem_label)
@@ -296,6 +349,10 @@ class DataPanel(QWidget):
         self.test_edit, self.test_button, self.test_clear = self._source_row(
             form, "Test", "testSource", "test_source"
         )
+        self.test_noise = OptionalSpin("data.test_noise", "noise", QDoubleSpinBox(), "testNoise")
+        self.test_noise.edited.connect(lambda v: self._write(test_noise=v))
+        form.addRow("Generated test set", self.test_noise)
+        self._test_noise_form = form
         self.mismatch_label = hint_label(MISMATCH_TEXT, WARN_STYLE, "mismatchLabel")
         self.mismatch_label.setVisible(False)
         form.addRow(self.mismatch_label)
@@ -401,6 +458,22 @@ class DataPanel(QWidget):
             self._source_form.setRowVisible(self.n_classes_spin, name in _N_CLASSES_SOURCES)
             self._source_form.setRowVisible(self.color_combo, is_image)
             self._source_form.setRowVisible(self._size_row, is_image)
+            self._source_form.setRowVisible(self._scale_row, is_builtin and not is_image)
+            self._source_form.setRowVisible(self._pixel_row, not is_builtin)
+            for spin, v in zip(self.scale_spins, d.feature_scale):
+                spin.setValue(v)
+            self.pixel_check.setChecked(d.pixel_shape is not None)
+            if d.pixel_shape is not None:
+                self.pixel_spins[0].setValue(d.pixel_shape[0])
+                self.pixel_spins[1].setValue(d.pixel_shape[1])
+                self.pixel_channels.setCurrentIndex(0 if d.pixel_shape[2] == 1 else 1)
+            for w in (*self.pixel_spins, self.pixel_channels):
+                w.setEnabled(d.pixel_shape is not None)
+            self.train_limit.set_value(d.train_limit)
+            self.test_noise.set_value(d.test_noise)
+            self._test_noise_form.setRowVisible(
+                self.test_noise, bool(d.test_source and d.test_source.startswith("builtin:"))
+            )
             # keep an invalid custom split the user is still typing
             pending = self._split_written == list(d.split) and bool(self._fraction_problem())
             if not pending:
@@ -444,6 +517,20 @@ class DataPanel(QWidget):
     def _on_image_size_changed(self) -> None:
         self._write(image_size=[int(self.image_h_spin.value()), int(self.image_w_spin.value())])
 
+    def _on_feature_scale_changed(self) -> None:
+        self._write(feature_scale=[float(s.value()) for s in self.scale_spins])
+
+    def _on_pixel_shape_changed(self, *_args) -> None:
+        on = self.pixel_check.isChecked()
+        for w in (*self.pixel_spins, self.pixel_channels):
+            w.setEnabled(on)
+        shape = [
+            self.pixel_spins[0].value(),
+            self.pixel_spins[1].value(),
+            1 + 2 * self.pixel_channels.currentIndex(),
+        ]
+        self._write(pixel_shape=shape if on else None)
+
     def set_source(self, source: str) -> None:
         """Use a folder, file or builtin:NAME as the main source (loads after the debounce)."""
         self._state.update("data", source=source)
@@ -454,7 +541,13 @@ class DataPanel(QWidget):
             self.set_source(path)
 
     def _on_open_file_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a dataset file", "", "NumPy arrays (*.npz)")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open a dataset file",
+            "",
+            "Datasets (*.npz *.csv *.parquet);;NumPy arrays (*.npz);;CSV: image list or pixels (*.csv);;"
+            "Parquet (*.parquet);;All files (*)",
+        )
         if path:
             self.set_source(path)
 

@@ -280,6 +280,9 @@ class ModelPanel(QWidget):
         form.addRow("Adam β₁", self.beta1_spin)
         self.beta2_spin = self._beta_spin("beta2Spin", "beta2")
         form.addRow("Adam β₂", self.beta2_spin)
+        self.epsilon_spin = _sci_spin("optimizer.epsilon", "epsilonSpin", log_step=10.0)
+        self.epsilon_spin.valueChanged.connect(lambda v: self._write("optimizer", epsilon=float(v)))
+        form.addRow("Adam ε", self.epsilon_spin)
         self.optimizer_warning = hint_label("", WARN_STYLE, "optimizerWarningLabel")
         form.addRow(self.optimizer_warning)
 
@@ -363,10 +366,12 @@ class ModelPanel(QWidget):
             self.momentum_spin.setValue(opt.momentum)
             self.beta1_spin.setValue(opt.beta1)
             self.beta2_spin.setValue(opt.beta2)
+            self.epsilon_spin.setValue(opt.epsilon)
             self._optimizer_form.setRowVisible(self.momentum_spin, opt.name == "momentum")
             self._optimizer_form.setRowVisible(self.momentum_note, opt.name == "momentum")
             self._optimizer_form.setRowVisible(self.beta1_spin, opt.name == "adam")
             self._optimizer_form.setRowVisible(self.beta2_spin, opt.name == "adam")
+            self._optimizer_form.setRowVisible(self.epsilon_spin, opt.name == "adam")
             tr = cfg.training
             self.batch_spin.setValue(tr.batch_size)
             self.epochs_spin.setValue(tr.epochs)

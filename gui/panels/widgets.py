@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -228,6 +229,7 @@ class ImageGrid(QWidget):
 # ---------------------------------------------------------------- controls driven by the config specs
 
 CONFIG_FIELD = "configField"  # widget property: the config field path a control edits
+CONFIG_SCALE = "configScale"  # widget property: control value = config value × this (percentages)
 
 
 def configure_spin(spin: QAbstractSpinBox, path: str, scale: float = 1.0, name: str | None = None):
@@ -244,6 +246,7 @@ def configure_spin(spin: QAbstractSpinBox, path: str, scale: float = 1.0, name: 
     spin.setRange(spec.lo * scale, spec.hi * scale)
     spin.setToolTip(spec.help[:1].upper() + spec.help[1:])
     spin.setProperty(CONFIG_FIELD, path)
+    spin.setProperty(CONFIG_SCALE, float(scale))
     if name:
         spin.setObjectName(name)
     return spin
@@ -260,3 +263,51 @@ def mark_field(widget: QWidget, path: str, name: str | None = None) -> QWidget:
     if name:
         widget.setObjectName(name)
     return widget
+
+
+class OptionalSpin(QWidget):
+    """A nullable config field: a check box (ticked: a value) and a spin box with the field's range.
+
+    ``edited(value)`` carries the number, or None when unticked. ``set_value(None | number)``
+    shows a config value without emitting.
+    """
+
+    edited = Signal(object)
+
+    def __init__(self, path: str, text: str, spin: QAbstractSpinBox, name: str, parent=None):
+        from PySide6.QtWidgets import QCheckBox, QHBoxLayout
+
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.check = QCheckBox(text)
+        self.check.setObjectName(f"{name}Check")
+        self.spin = configure_spin(spin, path, name=f"{name}Spin")
+        spin.setKeyboardTracking(False)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.check)
+        lay.addWidget(self.spin, 1)
+        self.check.setToolTip(self.spin.toolTip())
+        self.check.toggled.connect(self._on_changed)
+        self.spin.valueChanged.connect(self._on_changed)
+        self.spin.setEnabled(False)
+
+    def value(self):
+        if not self.check.isChecked():
+            return None
+        v = self.spin.value()
+        return int(v) if isinstance(self.spin, QSpinBox) else float(v)
+
+    def set_value(self, value) -> None:
+        for w in (self.check, self.spin):
+            w.blockSignals(True)
+        self.check.setChecked(value is not None)
+        if value is not None:
+            self.spin.setValue(value)
+        self.spin.setEnabled(value is not None)
+        for w in (self.check, self.spin):
+            w.blockSignals(False)
+
+    def _on_changed(self, *_args) -> None:
+        self.spin.setEnabled(self.check.isChecked())
+        self.edited.emit(self.value())

@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import field_spec
 from engine.diagnosis import HUMAN_ERROR_NOTE, Diagnosis
 from engine.history import RunInfo
 from gui.models.training_session import TrainingSession
+from gui.panels.widgets import CONFIG_SCALE, configure_spin
 from gui.state import ExperimentState
 from gui.tasks import TaskRunner
 
@@ -52,7 +52,7 @@ def gap_text(value: float | None, tolerance: float, kind: str) -> str:
     if value is None or not math.isfinite(value):
         return "—"
     if value < -tolerance:
-        return f"{pct(value)} ({'below human level' if kind == 'bias' else 'dev better than train'})"
+        return f"{pct(value)} ({'below human' if kind == 'bias' else 'dev < train'}, see below)"
     return pct(value)
 
 
@@ -74,11 +74,10 @@ class DiagnosisView(QWidget):
         self._estimator = TaskRunner(self)
         self._estimator.finished.connect(self._on_estimated)
 
-        spec = field_spec("diagnosis.human_error")
         self.human_spin = QDoubleSpinBox()
-        self.human_spin.setObjectName("humanErrorSpin")
-        self.human_spin.setRange(100 * spec.lo, 100 * spec.hi)
         self.human_spin.setDecimals(2)
+        configure_spin(self.human_spin, "diagnosis.human_error", scale=100.0, name="humanErrorSpin")
+        self.human_spin.setProperty(CONFIG_SCALE, 100.0)
         self.human_spin.setSingleStep(0.5)
         self.human_spin.setSuffix(" %")
         self.human_spin.setKeyboardTracking(False)
@@ -127,7 +126,7 @@ class DiagnosisView(QWidget):
 
         self.bars_plot = pg.PlotWidget()
         self.bars_plot.setObjectName("diagnosisBars")
-        self.bars_plot.setMinimumSize(190, 110)
+        self.bars_plot.setMinimumSize(150, 110)
         item = self.bars_plot.getPlotItem()
         item.setMenuEnabled(False)
         item.setMouseEnabled(x=False, y=False)
@@ -137,8 +136,10 @@ class DiagnosisView(QWidget):
             autoExpandTextSpace=False, tickTextWidth=self.bars_plot.fontMetrics().horizontalAdvance("0.00")
         )
         item.getAxis("bottom").setTicks([[(0, "human"), (1, "train"), (2, "dev")]])
-        item.getAxis("bottom").setStyle(hideOverlappingLabels=False)
-        self.bars = pg.BarGraphItem(x=[0, 1, 2], height=[0, 0, 0], width=0.6, brushes=list(BAR_COLORS))
+        small = self.font()
+        small.setPointSizeF(max(6.0, small.pointSizeF() * 0.85))
+        item.getAxis("bottom").setStyle(hideOverlappingLabels=False, tickFont=small)
+        self.bars = pg.BarGraphItem(x=[0, 1, 2], height=[0, 0, 0], width=0.55, brushes=list(BAR_COLORS))
         item.addItem(self.bars)
         # the gaps as brackets between neighbouring bars; their sizes are in the form on the left,
         # and each bar carries its own value on top, so no label can overlap another
