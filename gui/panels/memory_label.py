@@ -75,7 +75,7 @@ class MemoryEstimateLabel(QLabel):
             except RunTooLarge as exc:
                 reason = str(exc)
             self._problem = reason[:1].upper() + reason[1:]
-            self.setText(f"✖ Memory of a run: {est.describe()}. {self._problem}")
+            self.setText(f"✖ {self._problem}")  # the engine's sentence holds the estimate
             self.setStyleSheet(ERROR_STYLE)
         else:
             self.setText(f"Memory of a run: {est.describe()}; {format_bytes(limit.bytes)} {limit.name}.")

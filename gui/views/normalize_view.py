@@ -148,12 +148,15 @@ class NormalizeView(QWidget):
                 swatch("#c9a800", "minimum", "★"),
             )
         )
-        intro = hint_label(
+        # the explanation is a tooltip: on a 1024×768 screen its three lines were the plots' room
+        explanation = (
             "Linear regression on two centred features, cost J(w) = (1/2n)·‖Xw − y‖². With feature 2 "
             "much larger, the cost is a long narrow valley: a learning rate small enough for its steep "
             "side crawls along its floor. Standardizing (each feature / its std) makes it round. "
             "κ = λ_max/λ_min, the condition number of the cost's curvature."
         )
+        self.setToolTip(explanation)
+        self.summary_label.setToolTip(explanation)
 
         grid = QGridLayout()
         grid.addWidget(self.raw_caption, 0, 0)
@@ -166,7 +169,6 @@ class NormalizeView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(controls)
-        lay.addWidget(intro)
         lay.addWidget(self.summary_label)
         lay.addWidget(self.legend_label)
         lay.addLayout(grid, 1)
