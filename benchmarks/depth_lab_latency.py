@@ -8,7 +8,8 @@ Run with ``QT_QPA_PLATFORM=offscreen python benchmarks/depth_lab_latency.py``. T
 2. **a drag**: a move every 16 ms (a 60 Hz mouse) for ``--drag-seconds``; the lag of every
    drawn result behind its own move, and how long after the *last* move its curves appear;
 3. **the profile alone**: ``DepthLab.profile(scale)`` in this thread with one BLAS thread, for
-   comparison (what the worker thread does per move).
+   comparison (what each move computes, on the GUI thread while it stays under
+   ``depth_lab_view.SYNC_LIMIT``, else in the worker thread).
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=30, help="single moves (default 30)")
     parser.add_argument("--drag-seconds", type=float, default=3.0, help="length of the drag (default 3 s)")
+    parser.add_argument(
+        "--sync-limit", type=float, default=None, metavar="MS",
+        help="override depth_lab_view.SYNC_LIMIT (0: always the worker thread; 1000: always the GUI thread)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
@@ -69,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     from gui.views.depth_lab_view import DepthLabView
 
     apply_plot_theme()
+    if args.sync_limit is not None:
+        import gui.views.depth_lab_view as depth_lab_view
+
+        depth_lab_view.SYNC_LIMIT = args.sync_limit / 1000
     lab = DepthLabView()
     lab.resize(900, 560)
     lab.show()
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"drag: last move → its curves: {1000 * after_last:.1f} ms")
     print(f"DepthLab.profile alone (one BLAS thread): {ms(alone)}")
+    print(f"profiles on the GUI thread: {lab.sync_count} (the others in the worker thread)")
     with open("/proc/loadavg") as f:
         print(f"load average: {f.read().split()[0]}")
     lab.shutdown()

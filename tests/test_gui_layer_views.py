@@ -25,6 +25,7 @@ from engine.insight.normalize_demo import demo_data, normalization_demo
 from engine.prepare import load_sources, prepare_from_sources
 from engine.runs import load_model, load_run
 from gui.state import ExperimentState
+from gui.views import depth_lab_view
 from gui.views.curves_view import DEV_COLOR
 from gui.views.normalize_view import LEVEL_QUANTILES, STEPS, WITHIN
 from gui.window import MainWindow
@@ -152,7 +153,11 @@ def _wait_drawn(qtbot, lab, settings) -> None:
     qtbot.waitUntil(lambda: lab.shown_settings == settings and not lab.is_computing(), timeout=20000)
 
 
-def test_depth_lab_curves_follow_a_real_slider_move(qtbot, tmp_path):
+@pytest.mark.parametrize("thread", ["worker", "gui"])
+def test_depth_lab_curves_follow_a_real_slider_move(qtbot, tmp_path, monkeypatch, thread):
+    # the lab computes on the GUI thread while a profile measures under SYNC_LIMIT, else in its
+    # worker thread: both paths must draw the same numbers
+    monkeypatch.setattr(depth_lab_view, "SYNC_LIMIT", 0.0 if thread == "worker" else 60.0)
     win = make_window(qtbot, tmp_path)
     lab = win.depth_lab
     win.view_tabs.setCurrentWidget(lab)
@@ -189,6 +194,7 @@ def test_depth_lab_curves_follow_a_real_slider_move(qtbot, tmp_path):
     )
     assert "vanishing" in lab.hint_label.text()
     assert len(lab.latencies) >= 2 and all(t > 0 for t in lab.latencies)
+    assert (lab.sync_count > 0) == (thread == "gui")  # the first profile builds the network in the worker
     # while the handle is held the curves are drawn without antialiasing (cheaper), after it with
     slider = lab.scale_slider
     opt = QStyleOptionSlider()
