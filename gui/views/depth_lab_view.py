@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
@@ -57,6 +58,8 @@ ACTIVATION_NOTES = {
 # this one on a machine too loaded to stay under the limit, go to the worker; after RETRY_SYNC
 # worker runs the GUI thread is measured again.
 SYNC_LIMIT = 0.030
+SYNC_SAMPLES = 5  # profile times kept per network
+SYNC_DECIDE = 3  # GUI-thread profiles measured before the worker can take over
 RETRY_SYNC = 20
 MIN_DECADES = 4.0  # the y axis spans at least this many powers of ten
 DEFAULTS = {"depth": 50, "width": 100, "activation": "relu", "init": "he", "scale": 1.0}
@@ -103,7 +106,9 @@ class DepthLabView(QWidget):
         self._changed_at: dict[tuple, float] = {}
         self._labs = _Labs()
         self._pending: tuple | None = None  # settings not computed yet (hidden view, or queued)
-        self._sync_seconds: dict[tuple, float] = {}  # network -> last profile time on the GUI thread
+        # network -> the last few profile times on the GUI thread (their minimum is the cost: one
+        # slow profile during a load spike must not send the lab to the slower worker path)
+        self._sync_seconds: dict[tuple, deque] = {}
         self._worker_runs: dict[tuple, int] = {}
         self.sync_count = 0  # profiles computed on the GUI thread (the rest ran in the worker)
         self._coalesce = QTimer(self)  # 0 ms: runs once the queued slider moves are all read
@@ -283,7 +288,9 @@ class DepthLabView(QWidget):
             t0 = time.perf_counter()
             with blas.limited(1):  # the worker is idle: no one else uses the lab now
                 profile = self._labs.get(lab_key).profile(scale)
-            self._sync_seconds[lab_key] = time.perf_counter() - t0
+            self._sync_seconds.setdefault(lab_key, deque(maxlen=SYNC_SAMPLES)).append(
+                time.perf_counter() - t0
+            )
             self.sync_count += 1
             self._on_runner_finished(settings, profile)
             return
@@ -299,12 +306,13 @@ class DepthLabView(QWidget):
         self._runner.submit(settings, compute)
 
     def _sync_allowed(self, lab_key: tuple) -> bool:
-        seconds = self._sync_seconds.get(lab_key)
-        if seconds is not None and seconds >= SYNC_LIMIT and self._worker_runs.get(lab_key, 0) >= RETRY_SYNC:
+        times = self._sync_seconds.get(lab_key)
+        cost = min(times) if times is not None and len(times) >= SYNC_DECIDE else None
+        if cost is not None and cost >= SYNC_LIMIT and self._worker_runs.get(lab_key, 0) >= RETRY_SYNC:
             self._sync_seconds.pop(lab_key)  # the machine may be quieter now: measure again
             self._worker_runs[lab_key] = 0
-            seconds = None
-        return SYNC_LIMIT > 0 and (seconds is None or seconds < SYNC_LIMIT)
+            cost = None
+        return SYNC_LIMIT > 0 and (cost is None or cost < SYNC_LIMIT)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
