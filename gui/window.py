@@ -53,11 +53,15 @@ from gui.settings_store import SettingsStore, default_runs_dir
 from gui.state import ExperimentState, default_config
 from gui.tasks import TaskRunner
 from gui.theme import apply_plot_theme
+from gui.views.activations_view import ActivationsView
 from gui.views.boundary_view import BoundaryView
 from gui.views.confusion_view import ConfusionView
 from gui.views.curves_view import CurvesView
+from gui.views.depth_lab_view import DepthLabView
 from gui.views.diagnosis_view import DiagnosisView
+from gui.views.landscape_view import LandscapeView
 from gui.views.lesson_panel import LessonPanel, LessonsMenu
+from gui.views.normalize_view import NormalizeView
 from gui.views.run_controls import RunControls
 from gui.views.run_status import RunStatus, style_banner
 from gui.views.runs_view import RunsView
@@ -209,6 +213,14 @@ class MainWindow(QMainWindow):
         self.add_view(self.weights_view, "Weights")
         self.confusion_view = ConfusionView(self.current_model, self.session, self.boundary_view)
         self.add_view(self.confusion_view, "Confusion matrix")
+        self.activations_view = ActivationsView(self.current_model, self.session)
+        self.add_view(self.activations_view, "Inside the network")
+        self.landscape_view = LandscapeView(self.current_model, self.session, self.runs_model)
+        self.add_view(self.landscape_view, "Loss landscape")
+        self.depth_lab = DepthLabView()
+        self.add_view(self.depth_lab, "Depth lab")
+        self.normalize_view = NormalizeView()
+        self.add_view(self.normalize_view, "Why normalize")
         self.sweep_panel = SweepPanel(self.state, self.history, self.session, self.runs_dir)
         self.add_view(self.sweep_panel, "Sweep")
 

@@ -13,6 +13,7 @@ and only display the arrays they return.
 | :mod:`engine.insight.confusion` | confusion matrix and the members of one cell |
 | :mod:`engine.insight.landscape` | loss along filter-normalized random directions (1-D and 2-D slices) |
 | :mod:`engine.insight.normalize_demo` | cost contours and gradient-descent paths, raw vs standardized inputs |
+| :mod:`engine.insight.hints` | one-line readings of per-layer numbers (vanishing, exploding, dead units) |
 
 The gradient check the window runs in the background is :func:`engine.gradcheck.check_network`;
 the weight-decay factor is :func:`engine.regularization.weight_decay_factor`.

@@ -199,3 +199,40 @@ def loss_slice_2d(
             if progress is not None:
                 progress(i * points + j + 1, total)
     return Slice2D(alphas, alphas.copy(), loss, int(seed))
+
+
+def rise_width(alphas: np.ndarray, loss: np.ndarray, rise: float = 0.1) -> float | None:
+    """Sharpness of a 1-D slice: the width in α of the region around α = 0 where the loss stays
+    within ``rise`` of its value at α = 0.
+
+    alphas ``(P,)`` increasing with 0 among them, loss ``(P,)``. On each side the first point
+    where the loss reaches ``loss(0) + rise`` (NaN and ∞ count as reached) is found and the
+    crossing is interpolated linearly between it and its neighbour towards the centre. None
+    when the loss stays below that level on either side within the slice (wider than the
+    slice). A wide, flat minimum has a large width, a sharp one a small width.
+    """
+    alphas = np.asarray(alphas, dtype=np.float64)
+    loss = np.asarray(loss, dtype=np.float64)
+    zero = np.flatnonzero(alphas == 0.0)
+    if len(zero) != 1 or len(alphas) != len(loss):
+        raise ValueError("alphas must hold 0 exactly once and match loss in length")
+    c = int(zero[0])
+    level = loss[c] + rise
+    if not np.isfinite(level):
+        return None
+
+    def crossing(step: int) -> float | None:
+        prev = c
+        for i in range(c + step, len(alphas) if step > 0 else -1, step):
+            if not loss[i] < level:  # reached, or not a number
+                if not np.isfinite(loss[i]):
+                    return float(alphas[i])
+                t = (level - loss[prev]) / (loss[i] - loss[prev])
+                return float(alphas[prev] + t * (alphas[i] - alphas[prev]))
+            prev = i
+        return None
+
+    right, left = crossing(1), crossing(-1)
+    if right is None or left is None:
+        return None
+    return right - left

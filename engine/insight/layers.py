@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from engine.batches import to_network_input
+from engine.dataset import ArraySet
 from engine.network import MLP
 
 PERCENTILES: tuple[float, ...] = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
@@ -120,12 +121,14 @@ def fixed_batch(
     """The same ``n`` samples every epoch: ``(X (n, n_features) network input, y (n,))``.
 
     X_raw ``(N, ...)``: raw samples (uint8 images or float vectors) of one set, usually the
-    training set; the rows are a seeded sample without replacement (all of them when N ≤ n),
-    in their original order, normalized as training normalizes them.
+    training set, as an array or an :class:`engine.dataset.ArraySet` (only the chosen rows are
+    read); the rows are a seeded sample without replacement (all of them when N ≤ n), in their
+    original order, normalized as training normalizes them.
     """
     N = len(y)
     if N == 0:
         raise ValueError("the set is empty")
     idx = np.arange(N) if N <= n else np.sort(np.random.default_rng(seed).choice(N, size=n, replace=False))
-    X = to_network_input(np.asarray(X_raw)[idx], norm_mean, norm_std, dtype)
+    rows = X_raw[idx] if isinstance(X_raw, ArraySet) else np.asarray(X_raw)[idx]
+    X = to_network_input(rows, norm_mean, norm_std, dtype)
     return X, np.asarray(y)[idx].astype(np.int64)

@@ -148,3 +148,11 @@ def normalization_demo(
     same = _picture(Xn, y, raw.lr, lr_fraction, steps, grid, half_width)
     own = _picture(Xn, y, "best", lr_fraction, steps, grid, half_width)
     return NormalizationDemo(raw, same, own, (float(std[0]), float(std[1])))
+
+
+def steps_to_within(picture: DescentPicture, fraction: float = 0.01) -> int | None:
+    """The first step k whose weights are within ``fraction`` of the starting distance from the
+    minimum, ‖w_k − w*‖ ≤ fraction · ‖w_0 − w*‖; None when the path never gets there."""
+    dist = np.linalg.norm(picture.path - picture.minimum, axis=1)
+    hit = np.flatnonzero(dist <= fraction * dist[0])
+    return int(hit[0]) if len(hit) else None

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import MAX_HIDDEN_LAYERS, ConfigError, field_spec
+from gui.panels.memory_label import MemoryEstimateLabel
 from gui.panels.widgets import (
     ERROR_STYLE,
     WARN_STYLE,
@@ -132,6 +133,8 @@ class ModelPanel(QWidget):
 
         root = QVBoxLayout(self)
         root.setContentsMargins(4, 4, 4, 4)
+        self.memory_label = MemoryEstimateLabel(state)  # updated with the messages
+        root.addWidget(self.memory_label)
         root.addWidget(self._build_network_group())
         root.addWidget(self._build_penalty_group())
         root.addWidget(self._build_dropout_group())
@@ -524,12 +527,16 @@ class ModelPanel(QWidget):
         """Settings of this panel that the engine would refuse with the loaded data."""
         cfg = self._state.config
         prepared = self._state.prepared
+        found = []
         if cfg.model.output == "sigmoid" and prepared is not None and prepared.n_classes != 2:
-            return [
+            found.append(
                 f"model.output sigmoid has one output unit for two classes; this data has "
                 f"{prepared.n_classes} classes: use softmax"
-            ]
-        return []
+            )
+        self.memory_label.refresh()  # the free memory changes with time: measure it now
+        if self.memory_label.problem():
+            found.append(self.memory_label.problem())
+        return found
 
     def _warnings_by_group(self) -> dict[str, list[str]]:
         cfg = self._state.config
@@ -624,6 +631,6 @@ class ModelPanel(QWidget):
             text = "\n".join("⚠ " + w for w in groups[key])
             label.setText(text)
             label.setVisible(bool(text))
-        probs = self.problems()
+        probs = [p for p in self.problems() if p != self.memory_label.problem()]  # shown at the top
         self.problems_label.setText("\n".join("✖ " + p for p in probs))
         self.problems_label.setVisible(bool(probs))
