@@ -178,10 +178,10 @@ def test_a_lesson_runs_its_variants_as_overlaid_runs_and_compares_them(qtbot, tm
     assert panel.table.item(dev_row, 1).text() == f"{100 * expected[1]['dev_acc']:.1f} %"
     # what the lesson teaches: the standardized run ends at a much lower cost
     assert expected[1]["final_cost"] < 0.6 * expected[0]["final_cost"]
-    # the loss landscape view is not in this window yet: the button says so instead of failing
+    # the lesson's view: the loss landscape tab comes to the front
     assert panel.view_button.text() == "Show the loss landscape"
     qtbot.mouseClick(panel.view_button, Qt.MouseButton.LeftButton)
-    assert "no loss landscape view" in panel.note_label.text()
+    assert win.view_tabs.currentWidget() is win.landscape_view
     assert panel.others_button.isVisible()
     qtbot.mouseClick(panel.others_button, Qt.MouseButton.LeftButton)
     assert not win.history.get(earlier_key).hidden and win.curves.overlay_visible(earlier_key)
@@ -305,24 +305,13 @@ def test_mismatch_lesson_measures_each_run_on_its_test_set(qtbot, tmp_path):
     assert expected[1]["test_acc"] < expected[0]["test_acc"] - 0.1
 
 
-class DepthLabStandIn(QLabel):
-    """What the depth-lab view offers a lesson: apply_lesson_settings(DepthLabSettings)."""
-
-    def __init__(self):
-        super().__init__("depth lab")
-        self.setObjectName("depthLab")
-        self.settings = None
-
-    def apply_lesson_settings(self, settings) -> None:
-        self.settings = settings
-
-
 def test_depth_lesson_sets_up_the_depth_lab_and_the_panel_stop_button(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
-    lab = DepthLabStandIn()
-    win.add_view(lab, "Depth lab")
+    lab = win.depth_lab
+    lab.set_settings(depth=3, width=8, activation="tanh", init="xavier", scale=2.0)
     lesson_action(win, "depth").trigger()
-    assert lab.settings == LESSONS["depth"].depth_lab
+    # the lesson's network, its first initialization at its first scale
+    assert lab.settings() == (15, 32, "relu", "he", 0.5)
     panel = win.lesson_panel
     assert "The depth lab is set to 15 relu layers of 32 units" in panel.note_label.text()
     qtbot.mouseClick(panel.view_button, Qt.MouseButton.LeftButton)

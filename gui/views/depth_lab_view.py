@@ -250,6 +250,18 @@ class DepthLabView(QWidget):
         if scale is not None:
             self.scale_slider.setValue(round(float(scale) * SCALE_STEPS))
 
+    def apply_lesson_settings(self, settings) -> None:
+        """The depth lesson's network (an :class:`engine.lessons.DepthLabSettings`): its depth,
+        width and activation, the first of its initializations at the first of its scales; the
+        user then moves the scale slider through the others."""
+        self.set_settings(
+            depth=settings.hidden_layers,
+            width=settings.width,
+            activation=settings.activation,
+            init=settings.inits[0],
+            scale=settings.scales[0],
+        )
+
     def linear_factor(self) -> float:
         """scale · √(width · var): what each layer multiplies the std by in a linear network."""
         _, width, _, init, scale = self.settings()
