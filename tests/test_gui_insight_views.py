@@ -528,7 +528,7 @@ def test_latest_job_runs_one_job_at_a_time_keeps_only_the_newest_and_spaces_them
     import threading
     import time
 
-    from gui.views.model_views import LatestJob
+    from gui.views.latest_runner import LatestJob
 
     job = LatestJob(min_interval=0.3)
     gate = threading.Event()
@@ -569,7 +569,7 @@ def test_view_jobs_run_in_a_nicer_thread_than_the_window():
     import sys
     import threading
 
-    from gui.views.model_views import VIEW_NICE, niced
+    from gui.views.latest_runner import VIEW_NICE, niced
 
     seen = {}
 

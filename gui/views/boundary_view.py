@@ -29,7 +29,8 @@ from engine.insight.colors import class_palette
 from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.runs_table import RunsTableModel
 from gui.models.training_session import TrainingSession
-from gui.views.model_views import LatestJob, ModelView, bring_to_front, hint_text_label, snapshot_hint
+from gui.views.latest_runner import LatestJob
+from gui.views.model_views import ModelView, bring_to_front, hint_text_label, snapshot_hint
 
 RESOLUTION = 200
 POINT_SIZE = 7

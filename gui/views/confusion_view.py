@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 
 from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.training_session import TrainingSession
-from gui.views.model_views import LatestJob, ModelView, hint_text_label, snapshot_hint
+from gui.views.latest_runner import LatestJob
+from gui.views.model_views import ModelView, hint_text_label, snapshot_hint
 
 GALLERY_LIMIT = 300  # thumbnails shown per cell (the most confident first)
 THUMB = 72  # thumbnail size in pixels

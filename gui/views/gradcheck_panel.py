@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.training_session import TrainingSession
 from gui.tasks import TaskRunner
-from gui.views.model_views import bring_to_front, hint_text_label, niced, snapshot_hint
+from gui.views.latest_runner import niced
+from gui.views.model_views import bring_to_front, hint_text_label, snapshot_hint
 
 N_SAMPLES = 32
 PROGRESS_SECONDS = 0.05  # progress reaches the window at most 20 times a second

@@ -38,7 +38,8 @@ from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.training_session import TrainingSession
 from gui.views.boundary_view import describe_input
 from gui.views.gradcheck_panel import GradCheckPanel
-from gui.views.model_views import LatestJob, ModelView, hint_text_label, snapshot_hint
+from gui.views.latest_runner import LatestJob
+from gui.views.model_views import ModelView, hint_text_label, snapshot_hint
 
 EDGE_LEVELS = 5  # edges are drawn in this many thickness classes per sign (one plot item each)
 MAX_DIAGRAM_EDGES = 20_000  # beyond this the drawing is a grey blur: show a hint instead
