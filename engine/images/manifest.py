@@ -41,7 +41,7 @@ from engine.images.decode import channels, is_image_name
 from engine.images.formats import classes_from_labels
 from engine.images.limits import require_memory
 from engine.images.loader import decode_files
-from engine.images.report import build_report
+from engine.images.report import decoded_source
 from engine.text import printable
 
 PARTS = ("train", "dev", "test")
@@ -304,14 +304,6 @@ def load_manifest(
         if missing:
             raise DataError(f"{name}: class(es) missing from the train split: {', '.join(missing)}")
         presplit = {p: np.flatnonzero(parts == p).astype(np.int64) for p in PARTS}
-    report = build_report(
-        source=source,
-        kind=mplan.kind,
-        X=result.X,
-        y=y,
-        classes=classes,
-        skipped=skipped,
-        original_sizes=result.sizes,
-        presplit=presplit,
+    return decoded_source(
+        result, source=source, kind=mplan.kind, y=y, classes=classes, skipped=skipped, presplit=presplit
     )
-    return SourceData(X=result.X, y=y, classes=classes, source=source, report=report, presplit=presplit)

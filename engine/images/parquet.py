@@ -38,7 +38,7 @@ from engine.images.formats import class_names, classes_from_labels
 from engine.images.limits import check_ratio, require_memory
 from engine.images.loader import decode_files
 from engine.images.manifest import LABEL_COLUMNS, SPLIT_FOLDERS, _Resolver
-from engine.images.report import build_report
+from engine.images.report import decoded_source
 from engine.text import printable
 
 IMAGE_COLUMNS = ("image", "img", "image_bytes", "file_name", "path")
@@ -286,14 +286,6 @@ def load_parquet(
         if not np.any(pa_ == "train"):
             raise DataError(f"{name}: no readable images in the train split")
         presplit = {p: np.flatnonzero(pa_ == p).astype(np.int64) for p in ("train", "dev", "test")}
-    report = build_report(
-        source=source,
-        kind="parquet",
-        X=result.X,
-        y=y,
-        classes=classes,
-        skipped=skipped,
-        original_sizes=result.sizes,
-        presplit=presplit,
+    return decoded_source(
+        result, source=source, kind="parquet", y=y, classes=classes, skipped=skipped, presplit=presplit
     )
-    return SourceData(X=result.X, y=y, classes=classes, source=source, report=report, presplit=presplit)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.dataset import SourceData
+
 
 def size_stats(sizes: np.ndarray) -> dict | None:
     """Original ``(h, w)`` sizes ``(n, 2)`` -> mean/min/max ``[h, w]`` (None when empty)."""
@@ -58,3 +60,21 @@ def build_report(
     if presplit is not None:
         report["parts"] = {part: class_counts(y[idx], classes) for part, idx in presplit.items()}
     return report
+
+
+def decoded_source(
+    result, *, source: str, kind: str, y: np.ndarray, classes: list[str], skipped: list[dict], presplit
+) -> SourceData:
+    """The SourceData of images decoded by :func:`engine.images.loader.decode_files` (``result``),
+    with its report: what every loader of image files (folders, manifests, Parquet) ends with."""
+    report = build_report(
+        source=source,
+        kind=kind,
+        X=result.X,
+        y=y,
+        classes=classes,
+        skipped=skipped,
+        original_sizes=result.sizes,
+        presplit=presplit,
+    )
+    return SourceData(X=result.X, y=y, classes=classes, source=source, report=report, presplit=presplit)

@@ -24,7 +24,7 @@ from engine.images import formats, manifest, parquet, pixelcsv
 from engine.images.decode import channels, relative_name
 from engine.images.limits import require_memory
 from engine.images.loader import decode_files
-from engine.images.report import build_report
+from engine.images.report import decoded_source
 from engine.images.shapes import make_shapes
 from engine.images.walk import FolderWalk
 from engine.text import printable
@@ -150,17 +150,9 @@ def load_folder(
         dir_part = np.array([PARTS.index(p) for p, _, _ in dirs], dtype=np.int64)
         part_idx = dir_part[part_of[result.ok]]
         presplit = {p: np.flatnonzero(part_idx == k).astype(np.int64) for k, p in enumerate(PARTS)}
-    report = build_report(
-        source=source,
-        kind=kind,
-        X=result.X,
-        y=y,
-        classes=classes,
-        skipped=skipped,
-        original_sizes=result.sizes,
-        presplit=presplit,
+    return decoded_source(
+        result, source=source, kind=kind, y=y, classes=classes, skipped=skipped, presplit=presplit
     )
-    return SourceData(X=result.X, y=y, classes=classes, source=source, report=report, presplit=presplit)
 
 
 def _builtin(source, image_size, color, n_samples, noise, n_classes, seed) -> SourceData:
