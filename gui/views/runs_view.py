@@ -66,7 +66,8 @@ class RunsView(QWidget):
         header.setStretchLastSection(False)
         model.rowsInserted.connect(self._fit_inserted)
         model.modelReset.connect(self._fit)
-        session.runFinished.connect(lambda _key: self._fit())
+        # a finished run changes only its own row's texts
+        session.runFinished.connect(self._fit_run)
         self.delete_button = QPushButton("Delete run")
         self.delete_button.setObjectName("deleteRunButton")
         self.evaluate_button = QPushButton("Evaluate on test…")
@@ -133,6 +134,15 @@ class RunsView(QWidget):
         if first == 0:
             self._fit()
             return
+        self._fit_rows(first, last)
+
+    def _fit_run(self, key: str) -> None:
+        row = self.model.row_of(key)
+        if row >= 0:
+            self._fit_rows(row, row)
+
+    def _fit_rows(self, first: int, last: int) -> None:
+        """Fit rows first..last and widen the columns they need, measuring only them."""
         for row in range(first, last + 1):
             self.table.resizeRowToContents(row)
         settings = COL["Settings"]
