@@ -69,3 +69,10 @@ def limited(n: int | None) -> Iterator[int | None]:
         return
     with _blas().limit(limits=max(1, int(n))):
         yield previous
+
+
+def set_threads(n: int) -> None:
+    """Use n BLAS threads from now on, for the rest of the process (no-op without a BLAS that
+    threadpoolctl controls)."""
+    if threads() is not None:
+        _blas().limit(limits=max(1, int(n)))

@@ -187,3 +187,34 @@ def test_an_uncontrollable_blas_is_assumed_to_use_every_core_so_no_producer_thre
     trainer = Trainer(cfg, image_data())
     assert trainer.pipeline.augmenting and not trainer.pipeline.prefetching
     assert [r.epoch for r in trainer.run()] == [1]
+
+
+def test_the_window_process_keeps_one_blas_thread_for_itself(tmp_path):
+    # reglab's window sets its own BLAS to one thread (process-wide, so checked in a child):
+    # its small products must not busy-wait on the core the training process trains on
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import json, gui.app as app; from threadpoolctl import threadpool_info;"
+        "app.main(['--quit-after-show']);"
+        "print('BLAS', json.dumps([l['num_threads'] for l in threadpool_info() if l['user_api'] == 'blas']))"
+    )
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        REGLAB_RUNS_DIR=str(tmp_path / "runs"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=root
+    )
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("BLAS ")]
+    assert line, out.stderr[-2000:]
+    counts = json.loads(line[0][5:])
+    assert counts and set(counts) == {1}
