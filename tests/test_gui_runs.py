@@ -16,8 +16,9 @@ from engine.experiment import run_experiment
 from engine.history import LABELS_FILE, param_size
 from engine.prepare import load_sources, prepare_from_sources
 from engine.runs import load_run
-from gui.models.runs_table import COL, settings_diff
+from gui.models.runs_table import COL, COLUMNS, settings_diff
 from gui.state import ExperimentState
+from gui.views.runs_view import NAME_WIDTH
 from gui.window import MainWindow
 
 TINY = {
@@ -108,6 +109,35 @@ def test_run_trained_in_one_window_is_back_in_the_next(qtbot, tmp_path):
     assert again.history.keys() == [blocker.args[0]]
     assert again.runs_model.row_texts(blocker.args[0]) == row
     assert_one_current_run(again, blocker.args[0])
+
+
+def assert_cells_fit(win: MainWindow) -> None:
+    """No runs-table cell is cut off: each column at least as wide as its widest cell (Name and
+    Settings have caps: a long name is elided, settings wrap), each row as tall as it needs."""
+    table = win.runs.table
+    for col, name in enumerate(COLUMNS):
+        need = table.sizeHintForColumn(col)
+        if name == "Name":
+            need = min(NAME_WIDTH, need)
+        elif name == "Settings":
+            need = max(160, min(320, need))
+        assert table.columnWidth(col) >= need, name
+    for row in range(win.runs_model.rowCount()):
+        assert table.rowHeight(row) == table.sizeHintForRow(row), row
+
+
+def test_runs_trained_one_after_another_keep_every_cell_readable(qtbot, tmp_path):
+    # the columns are fitted row by row as runs start and finish (a full fit re-measures every
+    # cell); the second run changes every row's Settings text (only what differs is listed)
+    win = make_window(qtbot, tmp_path / "runs")
+    for l2 in (0.0, 1.0):
+        win.state.update("regularization", l2=l2)
+        with qtbot.waitSignal(win.runFinished, timeout=30000):
+            qtbot.mouseClick(win.controls.train_button, Qt.MouseButton.LeftButton)
+        assert_cells_fit(win)
+    keys = win.history.keys()
+    assert [win.runs_model.row_texts(k)["Settings"] for k in keys] == ["l2=0", "l2=1"]
+    assert all(win.runs_model.row_texts(k)["Status"] == "completed" for k in keys)
 
 
 def test_the_current_run_is_one_run_after_every_action(qtbot, runs_dir, tmp_path):

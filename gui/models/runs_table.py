@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QColor
 
 from engine.history import RunHistory, RunInfo
@@ -128,7 +128,11 @@ def fmt_bytes(n: int) -> str:
 
 
 class RunsTableModel(QAbstractTableModel):
-    """Rows: the runs of a RunHistory. Edits write back to the history (names, visibility)."""
+    """Rows: the runs of a RunHistory. Edits write back to the history (names, visibility).
+    settingsChanged() when the Settings texts changed (a run added or removed changed which
+    settings differ between the runs)."""
+
+    settingsChanged = Signal()
 
     def __init__(self, history: RunHistory, parent: QObject | None = None):
         super().__init__(parent)
@@ -287,6 +291,7 @@ class RunsTableModel(QAbstractTableModel):
         if changed and self._keys:
             col = COL["Settings"]
             self.dataChanged.emit(self.index(0, col), self.index(len(self._keys) - 1, col))
+            self.settingsChanged.emit()
 
     def _on_history_event(self, event: str, key: str) -> None:
         if event == "added":

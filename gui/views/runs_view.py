@@ -66,6 +66,7 @@ class RunsView(QWidget):
         header.setStretchLastSection(False)
         model.rowsInserted.connect(self._fit_inserted)
         model.modelReset.connect(self._fit)
+        model.settingsChanged.connect(self._fit_settings)
         # a finished run changes only its own row's texts
         session.runFinished.connect(self._fit_run)
         self.delete_button = QPushButton("Delete run")
@@ -121,10 +122,16 @@ class RunsView(QWidget):
         """Columns to their contents; the settings that differ wrap onto more lines instead of
         being cut off (rows as tall as they need)."""
         self.table.resizeColumnsToContents()
-        settings = COL["Settings"]
-        self.table.setColumnWidth(settings, max(160, min(320, self.table.columnWidth(settings))))
         name = COL["Name"]
         self.table.setColumnWidth(name, min(NAME_WIDTH, self.table.columnWidth(name)))
+        self._fit_settings()
+
+    def _fit_settings(self) -> None:
+        """The Settings column (160-320 px) and the row heights: the settings shown change for
+        every row when a run with other settings comes or goes."""
+        settings = COL["Settings"]
+        self.table.resizeColumnToContents(settings)
+        self.table.setColumnWidth(settings, max(160, min(320, self.table.columnWidth(settings))))
         self.table.resizeRowsToContents()
 
     def _fit_inserted(self, _parent, first: int, last: int) -> None:
@@ -146,8 +153,9 @@ class RunsView(QWidget):
         for row in range(first, last + 1):
             self.table.resizeRowToContents(row)
         settings = COL["Settings"]
+        grid = 1 if self.table.showGrid() else 0  # sizeHintForColumn counts the grid line too
         for col in range(self.model.columnCount()):
-            need = max(
+            need = grid + max(
                 self.table.sizeHintForIndex(self.model.index(r, col)).width() for r in range(first, last + 1)
             )
             if col == settings:
