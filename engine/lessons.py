@@ -40,6 +40,7 @@ VIEWS = (
     "confusionMatrix",
     "landscapePlot",
     "diagnosisPanel",
+    "normalizeView",
 )
 
 
@@ -142,8 +143,9 @@ LESSONS: dict[str, Lesson] = {
             "The second feature is 100× the first, so the cost is a long narrow valley: at the same "
             "learning rate the raw run's steps are dominated by that feature and it stalls at a much "
             "higher cost, while the standardized run (mean 0, std 1 per feature, from the training set) "
-            "goes straight down. Look at the loss landscape of each run.",
-            "landscapePlot",
+            "goes straight down. The Why normalize tab shows why: the raw cost over two weights is a long, "
+            "narrow valley that gradient descent zig-zags across, the standardized one is round.",
+            "normalizeView",
         ),
         Lesson(
             "depth",

@@ -178,10 +178,10 @@ def test_a_lesson_runs_its_variants_as_overlaid_runs_and_compares_them(qtbot, tm
     assert panel.table.item(dev_row, 1).text() == f"{100 * expected[1]['dev_acc']:.1f} %"
     # what the lesson teaches: the standardized run ends at a much lower cost
     assert expected[1]["final_cost"] < 0.6 * expected[0]["final_cost"]
-    # the lesson's view: the loss landscape tab comes to the front
-    assert panel.view_button.text() == "Show the loss landscape"
+    # the lesson's view: the why-normalize tab comes to the front
+    assert panel.view_button.text() == "Show the normalization view"
     qtbot.mouseClick(panel.view_button, Qt.MouseButton.LeftButton)
-    assert win.view_tabs.currentWidget() is win.landscape_view
+    assert win.view_tabs.currentWidget() is win.normalize_view
     assert panel.others_button.isVisible()
     qtbot.mouseClick(panel.others_button, Qt.MouseButton.LeftButton)
     assert not win.history.get(earlier_key).hidden and win.curves.overlay_visible(earlier_key)
