@@ -336,6 +336,45 @@ def test_the_window_fits_a_1024_by_768_screen(qtbot, tmp_path):
         assert widget.width() > 50 and widget.height() > 20, widget.objectName()
 
 
+def test_settings_panels_fit_their_column_for_2d_and_image_data(qtbot, tmp_path):
+    # an image source shows more rows (image size, colour, CSV shape, thumbnails): none may make
+    # a panel wider than its column (cut-off buttons, an empty-looking class table)
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    for cls in ("cat", "dog"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (20, 20), (40 * i, 200 if cls == "cat" else 0, 90)).save(
+                folder / cls / f"{i}.png"
+            )
+    win = make_window(qtbot, tmp_path)
+    win.resize(1400, 900)  # the default size (on a 1024x768 screen the panels may scroll)
+
+    def widths() -> dict[str, tuple[int, int]]:
+        out = {}
+        for i in range(win.settings_tabs.count()):
+            win.settings_tabs.setCurrentIndex(i)
+            qtbot.wait(10)  # the shown tab is laid out
+            for area in win.settings_tabs.findChildren(QScrollArea):
+                if area.widget() is not None and area.isVisible():
+                    out[area.widget().objectName()] = (
+                        area.widget().minimumSizeHint().width(),
+                        area.viewport().width(),
+                    )
+        return out
+
+    for data in ("moons", "image folder"):
+        if data == "image folder":
+            win.data_panel.set_source(str(folder))
+            qtbot.waitUntil(lambda: not win.data_panel.is_loading() and not win.problems(), timeout=30000)
+            assert win.state.config.data.source == str(folder)
+        measured = widths()
+        assert {"dataPanel", "augmentPanel", "modelPanel"} <= set(measured)
+        for name, (need, room) in measured.items():
+            assert need <= room, (data, name, need, room)
+
+
 def test_an_exception_in_a_slot_becomes_a_dialog_in_words(qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 

@@ -135,6 +135,8 @@ class DataPanel(QWidget):
         box = QGroupBox("Source")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # a row too wide for the settings column puts its field under its label (no cut-off)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.builtin_combo = QComboBox()
         mark_field(self.builtin_combo, "data.source", "builtinCombo")
         self.builtin_combo.addItems(list(BUILTINS))
@@ -211,7 +213,7 @@ class DataPanel(QWidget):
         form.addRow("Feature scale", scale_row)
         self._scale_row = scale_row
         # the image shape of a CSV of pixels (784 columns are inferred as 28×28 gray)
-        self.pixel_check = QCheckBox("set")
+        self.pixel_check = QCheckBox()  # no text: the row must fit the narrow settings column
         self.pixel_check.setObjectName("pixelShapeCheck")
         self.pixel_check.setToolTip(field_spec("data.pixel_shape").help)
         mark_field(self.pixel_check, "data.pixel_shape")
@@ -225,7 +227,8 @@ class DataPanel(QWidget):
             spin.valueChanged.connect(self._on_pixel_shape_changed)
         self.pixel_channels = QComboBox()
         self.pixel_channels.setObjectName("pixelChannelsCombo")
-        self.pixel_channels.addItems(["1 (gray)", "3 (rgb)"])
+        self.pixel_channels.addItems(["gray", "rgb"])  # 1 or 3 channels
+        self.pixel_channels.setToolTip("Channels of each image: 1 (gray) or 3 (rgb)")
         self.pixel_channels.currentIndexChanged.connect(self._on_pixel_shape_changed)
         self.pixel_check.toggled.connect(self._on_pixel_shape_changed)
         pixel_row = QHBoxLayout()
@@ -234,7 +237,7 @@ class DataPanel(QWidget):
         pixel_row.addWidget(hint_label("×"))
         pixel_row.addWidget(self.pixel_spins[1], 1)
         pixel_row.addWidget(self.pixel_channels, 1)
-        form.addRow("Pixel CSV shape", pixel_row)
+        form.addRow("CSV shape", pixel_row)
         self._pixel_row = pixel_row
         self._source_form = form
 
@@ -387,7 +390,8 @@ class DataPanel(QWidget):
     def _build_norm_group(self) -> QGroupBox:
         box = QGroupBox("Input normalization")
         lay = QVBoxLayout(box)
-        self.normalize_check = QCheckBox("Standardize: subtract the training mean, divide by the std")
+        self.normalize_check = QCheckBox("Standardize (training mean and std)")
+        self.normalize_check.setToolTip("Subtract the training set's mean and divide by its std, per input")
         mark_field(self.normalize_check, "data.normalize", "normalizeCheck")
         self.normalize_check.toggled.connect(lambda b: self._write(normalize="standard" if b else "none"))
         lay.addWidget(self.normalize_check)
