@@ -168,8 +168,12 @@ def diagnose(
     regularized: bool = False,
     image_data: bool = False,
     early_stopping: bool = False,
+    human_estimated: bool = False,
 ) -> Diagnosis:
     """Diagnose bias and variance; the errors are fractions in [0, 1].
+
+    human_estimated: the human-level error is RegLab's estimate of the Bayes error, not a value
+    the user entered (the notes say which).
 
     outcomes: codes describing how the run ended (``diverged``, ``cancelled``, ``stalled``,
     ``weights_unchanged``, ``zero_init``); regularized / image_data / early_stopping tailor the
@@ -186,10 +190,20 @@ def diagnose(
     pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
     notes = []
     if bias < -(tol + _SLACK):
+        what = (
+            f"the estimated human-level error ({pct(human)}, the Bayes error estimated from the data)"
+            if human_estimated
+            else f"the human-level error you entered ({pct(human)})"
+        )
+        # which explanation fits depends on the variance: the note must agree with the verdict
+        why = (
+            "the network fits its training set better than it generalizes (see the variance)"
+            if high_variance
+            else "with dev error close to it, the human-level error is probably "
+            + ("overestimated for this data" if human_estimated else "set too high")
+        )
         notes.append(
-            f"Train error ({pct(train)}) is below the human-level error you entered ({pct(human)}): either "
-            "the human-level error is set too high, or the network fits its training set better than it "
-            "can generalize. There is no avoidable bias to remove."
+            f"Train error ({pct(train)}) is below {what}: {why}. There is no avoidable bias to remove."
         )
     if variance < -(tol + _SLACK):
         notes.append(
@@ -271,13 +285,19 @@ def run_outcomes(cfg, stop_reason: str | None, warning_codes: Collection[str] = 
 
 
 def diagnose_run(cfg, metrics: dict | None, stop_reason: str | None, warning_codes: Collection[str] = (),
-                 *, image_data: bool = False, human_error: float | None = None) -> Diagnosis | None:  # fmt: skip
+                 *, image_data: bool = False, human_error: float | None = None,
+                 human_estimated: bool = False) -> Diagnosis | None:  # fmt: skip
     """Diagnosis of a run from its final metrics dict (train_acc, dev_acc), or None if unknown.
 
-    human_error: the human-level error to use (default: :func:`resolve_human_error` of cfg)."""
+    human_error: the human-level error to use (default: :func:`resolve_human_error` of cfg);
+    human_estimated: whether that value is an estimate (see :func:`diagnose`)."""
     if not metrics or metrics.get("train_acc") is None or metrics.get("dev_acc") is None:
         return None
-    human = resolve_human_error(cfg)[0] if human_error is None else float(human_error)
+    if human_error is None:
+        human, source = resolve_human_error(cfg)
+        human_estimated = source != "config"
+    else:
+        human = float(human_error)
     reg = cfg.regularization
     regularized = reg.l2 > 0 or reg.l1 > 0 or min(cfg.keep_probs() or [1.0]) < 1 or reg.input_keep_prob < 1
     return diagnose(
@@ -288,4 +308,5 @@ def diagnose_run(cfg, metrics: dict | None, stop_reason: str | None, warning_cod
         regularized=regularized,
         image_data=image_data,
         early_stopping=cfg.early_stopping.enabled,
+        human_estimated=human_estimated,
     )

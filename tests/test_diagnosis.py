@@ -82,8 +82,18 @@ def test_train_below_human_error_is_explained():
     d = diagnose(0.02, 0.03, human_error=0.10)
     assert d.avoidable_bias == pytest.approx(-0.08)
     assert d.verdict == "fine"
-    assert "below the human-level error you entered" in d.notes[0]
+    assert "below the human-level error you entered (10.0 %)" in d.notes[0]
     assert "set too high" in d.explanation
+    # an estimate is not something the user entered, and the note agrees with the verdict
+    est = diagnose(0.02, 0.03, human_error=0.10, human_estimated=True)
+    assert est.verdict == "fine" and "you entered" not in est.notes[0]
+    assert "the estimated human-level error (10.0 %" in est.notes[0] and "overestimated" in est.notes[0]
+    assert "generalizes" not in est.notes[0]
+    # with high variance the other explanation is the one that fits
+    hv = diagnose(0.02, 0.15, human_error=0.10, human_estimated=True)
+    assert hv.verdict == "high variance"
+    assert "fits its training set better than it generalizes" in hv.notes[0]
+    assert "overestimated" not in hv.notes[0]
 
 
 def test_to_dict_is_plain_json():

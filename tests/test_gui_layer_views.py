@@ -97,6 +97,13 @@ def test_activations_view_draws_live_statistics_then_the_final_weights(qtbot, tm
     lo, hi = view.outer_bars.opts["y0"], view.outer_bars.opts["y1"]
     np.testing.assert_array_equal(lo, [s["act_percentiles"]["p5"] for s in expected])
     np.testing.assert_array_equal(hi, [s["act_percentiles"]["p95"] for s in expected])
+    # the axis fits the hidden layers; logits past it are named with their percentiles
+    (_, _), (y0, y1) = view.bands_plot.getPlotItem().getViewBox().viewRange()
+    out = expected[-1]["act_percentiles"]
+    note = view.logits_note.toPlainText()
+    assert ("p99" in note) == (out["p99"] > y1) and ("p1 " in note) == (out["p1"] < y0)
+    if out["p99"] > y1:
+        assert f"p99 {out['p99']:.3g}" in note
     # the over-epochs history stays after the run ended
     assert len(view.epoch_series(0, "act_std")[0]) == len(history) >= 3
 

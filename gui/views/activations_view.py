@@ -132,6 +132,9 @@ class ActivationsView(QWidget):
         for item in (self.whiskers, self.outer_bars, self.inner_bars, self.medians):
             self.bands_plot.addItem(item)
         self.bands_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("#888888", width=1)))
+        # the y range fits the hidden layers; the logits' band may go past it: say how far
+        self.logits_note = pg.TextItem("", color="#444444", anchor=(0.5, 0.0))
+        self.bands_plot.addItem(self.logits_note, ignoreBounds=True)
 
         self.dead_plot = make_plot("deadUnitsPlot", "", "", "% of units")
         self.dead_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=DEAD_COLOR)
@@ -376,8 +379,17 @@ class ActivationsView(QWidget):
         rows = slice(0, L - 1) if L > 1 else slice(0, L)
         finite = np.concatenate([p["p1"][rows], p["p99"][rows]])
         finite = finite[np.isfinite(finite)]
+        self.logits_note.setText("")
         if len(finite):
-            self.bands_plot.setYRange(min(finite.min(), 0.0), max(finite.max(), 0.0), padding=0.05)
+            lo, hi = min(finite.min(), 0.0), max(finite.max(), 0.0)
+            self.bands_plot.setYRange(lo, hi, padding=0.05)
+            if L > 1:
+                pad = 0.05 * (hi - lo)  # what padding=0.05 adds on each side
+                beyond = [f"p99 {p['p99'][out]:.3g}"] if p["p99"][out] > hi + pad else []
+                beyond += [f"p1 {p['p1'][out]:.3g}"] if p["p1"][out] < lo - pad else []
+                if beyond:
+                    self.logits_note.setText("logits beyond the axis:\n" + ", ".join(beyond))
+                    self.logits_note.setPos(L, hi + pad)
 
         hidden = stats[:-1]
         dead = [s.get("dead_share") for s in hidden]
@@ -432,7 +444,7 @@ class ActivationsView(QWidget):
         )
         self.epoch_caption.setText(f"<b>{self.epoch_combo.currentText()} over epochs</b>&nbsp;&nbsp;{layers}")
         self.epoch_note.setText(
-            "" if rows else "Statistics per epoch are recorded while a run trains with this view open."
+            "" if rows else "Statistics per epoch are recorded\nwhile a run trains with this tab open."
         )
         if not rows:
             vb = self.epoch_plot.getPlotItem().getViewBox()

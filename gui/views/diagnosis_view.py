@@ -243,18 +243,24 @@ class DiagnosisView(QWidget):
             (w.setValue if w is self.human_spin else w.setChecked)(v)
             w.blockSignals(False)
         self.human_spin.setEnabled(not auto)
+        # one short line (the panel is low; a wrapped note was clipped), the rest in the tooltip
         if source == "bayes_estimate":
-            note = (
-                f"Auto: {pct(value)} is the Bayes error of {data.source} at noise {data.noise:g}, "
-                "estimated from its generator: no model can do better on average."
+            note = f"Auto: the Bayes error of {data.source} at noise {data.noise:g}"
+            more = (
+                f"{pct(value)} is the Bayes error of {data.source} at noise {data.noise:g}, estimated "
+                "from its generator: no model can do better on average."
             )
         elif source == "pending":
-            note = f"Auto: estimating the Bayes error of {data.source} from its generator…"
+            note = f"Auto: estimating the Bayes error of {data.source}…"
+            more = "The Bayes error of a generated set is estimated from its generator."
         elif source == "default":
-            note = "Auto: 0 % (no estimate for this data). Untick auto and enter the error you think is achievable."
+            note = "Auto: 0 % (no estimate for this data)"
+            more = "Untick auto and enter the error you think is achievable."
         else:
-            note = "The lowest error you think is achievable here (a proxy for the Bayes error)."
+            note = "The lowest error you think is achievable"
+            more = "The lowest error you think is achievable here: a proxy for the Bayes error."
         self.human_note.setText(note)
+        self.human_note.setToolTip(more)
 
     def _run_errors(self, run: RunInfo | None) -> tuple[float | None, float | None, str]:
         """(train error, dev error, which weights they describe) for a run."""
@@ -282,7 +288,7 @@ class DiagnosisView(QWidget):
         run = self.session.current()
         tr, dv, where = self._run_errors(run)
         self.train_error, self.dev_error = tr, dv
-        hu = self.human_error()
+        hu, hu_source, _ = self._human()
         self.train_label.setText(pct(tr))
         self.dev_label.setText(pct(dv))
         self.epoch_label.setText(where)
@@ -298,7 +304,13 @@ class DiagnosisView(QWidget):
         stop = None if run.live else run.stop_reason()  # a live run is not finished, nor stopped
         metrics, _ = run.final_metrics()
         d = diagnose_run(
-            run.config, metrics, stop, run.warning_codes(), image_data=run.is_image(), human_error=hu
+            run.config,
+            metrics,
+            stop,
+            run.warning_codes(),
+            image_data=run.is_image(),
+            human_error=hu,
+            human_estimated=hu_source != "config",
         )
         self.diagnosis = d
         self.bias_label.setText(gap_text(d.avoidable_bias, d.tolerance, "bias"))
