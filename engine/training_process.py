@@ -209,12 +209,19 @@ class TrainingProcess:
         )
         self._send_end = send
         self._done = False
+        self._start_error: str | None = None
         self.started_at: float | None = None
 
     def start(self) -> None:
+        """Start the child (poll() then reports an error if it could not start: no fork server,
+        no memory to fork, a main module that starts processes at import)."""
         self.started_at = time.monotonic()
-        self._proc.start()
-        self._send_end.close()  # the child holds the only writer: EOF tells us it has gone
+        try:
+            self._proc.start()
+        except Exception as exc:  # noqa: BLE001 (reported as the run's error, never a hang)
+            self._start_error = f"The training process could not start: {' '.join(str(exc).split())}"
+        finally:
+            self._send_end.close()  # the child holds the only writer: EOF tells us it has gone
 
     # ---------------------------------------------------------------- control
     def pause(self) -> None:
@@ -249,6 +256,10 @@ class TrainingProcess:
         out: list[tuple] = []
         if self._done:
             return out
+        if self._start_error is not None:
+            self._done = True
+            self._recv.close()
+            return [("error", self._start_error, "internal")]
         try:
             while self._recv.poll():
                 msg = self._recv.recv()
@@ -276,7 +287,9 @@ class TrainingProcess:
         return self._done
 
     def join(self, timeout: float = 30.0) -> bool:
-        """Wait for the child to exit; True when it did."""
+        """Wait for the child to exit; True when it did (or never started)."""
+        if self._proc.pid is None:
+            return True
         self._proc.join(timeout)
         return not self._proc.is_alive()
 

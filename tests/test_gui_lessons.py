@@ -164,7 +164,11 @@ def test_a_lesson_runs_its_variants_as_overlaid_runs_and_compares_them(qtbot, tm
     panel = win.lesson_panel
     assert win.settings_tabs.currentWidget() is panel
     assert panel.title_label.text() == lesson.title
-    assert panel.look_label.text() == lesson.look_for
+    look = panel.look_label.text()
+    assert look.startswith(lesson.look_for)
+    # quick mode says its differences can be smaller; the experiment change is said too
+    assert "Quick: fewer epochs" in look and "the last one stays" in look
+    assert win.state.config == loaded.configs["standardized"]
     assert panel.progress_label.text().startswith("Done: 2 variants")
     # the variant's settings are in the panels like an opened experiment, not unsaved changes
     assert win.state.config == loaded.configs["standardized"]

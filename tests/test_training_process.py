@@ -152,3 +152,27 @@ def test_the_statistics_probe_measures_layer_statistics_on_a_fixed_training_batc
     assert first == [s.to_dict() for s in expected]
     assert probe.measure(net, data) == first  # the same batch every time
     assert not probe.due()  # it just ran: the next one waits 20× its cost (5 % of the time)
+
+
+def test_a_child_that_cannot_start_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    # e.g. a script that opens the window without `if __name__ == "__main__":` (the fork
+    # server re-imports it), or no memory to fork: the run ends with the reason, and closing
+    # the window (shutdown) does not trip over a process that never started
+    proc = TrainingProcess(from_dict(CFG), tmp_path / "run", max_blas_threads=1)
+
+    def refuse():
+        raise RuntimeError("An attempt has been made to start a new process\n before bootstrapping")
+
+    monkeypatch.setattr(proc._proc, "start", refuse)
+    proc.start()
+    messages = drain(proc, timeout=5)
+    assert messages == [
+        (
+            "error",
+            "The training process could not start: An attempt has been made to start a new process "
+            "before bootstrapping",
+            "internal",
+        )
+    ]
+    assert not proc.is_alive() and proc.join(1) and proc.shutdown(1)
+    assert proc.poll() == []

@@ -340,7 +340,15 @@ class LessonPanel(QWidget):
         n = len(lesson.variants)
         mode = "quick: fewer epochs" if lessons.quick else "full length"
         self.mode_label.setText(f"{n} runs, one after another · {mode}")
-        self.look_label.setText(lesson.look_for)
+        extra = [
+            "Each variant's settings become the window's experiment while it runs; the last one stays "
+            "(File ▸ New or Open to go back)."
+        ]
+        if lessons.quick:
+            extra.insert(
+                0, "Quick: fewer epochs than the full lesson, so the differences can be smaller than quoted."
+            )
+        self.look_label.setText(lesson.look_for + "\n\n" + " ".join(extra))
         self.progress_label.setText(lessons.progress_text())
         title = VIEW_TITLES.get(lesson.view, lesson.view)
         self.view_button.setText(f"Show the {title}")
