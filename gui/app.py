@@ -245,6 +245,9 @@ def _run_demo(app: QApplication, window, out: Path, status: dict) -> None:
     step = {"n": 0}
 
     def grab() -> None:
+        if window.curves.is_redrawing():  # the end of a run is drawn one plot per timer tick
+            QTimer.singleShot(50, grab)
+            return
         pixmap = window.grab()
         if not pixmap.save(str(out), "PNG"):
             print(f"cannot write {out}", file=sys.stderr)

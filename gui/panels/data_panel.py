@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from engine.config import BUILTIN_2D, BUILTIN_IMAGES, SPLIT_PRESETS, ConfigError, field_spec
 from engine.dataset import SourceData
 from engine.errors import DataError
+from engine.insight.colors import class_palette
 from gui.models.data_session import DataSession, source_views
 from gui.panels.dialogs import SkippedFilesDialog
 from gui.panels.widgets import (
@@ -70,7 +71,8 @@ def builtin_name(source: str | None) -> str | None:
 
 
 def _class_colors(n: int) -> list:
-    return [pg.intColor(i, hues=max(n, 1), values=1, maxValue=220) for i in range(n)]
+    """The classes' colours of every view (the decision boundary, the confusion matrix)."""
+    return [pg.mkColor(*map(int, rgb)) for rgb in class_palette(n)]
 
 
 class DataPanel(QWidget):

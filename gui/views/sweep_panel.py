@@ -359,6 +359,8 @@ class SweepPanel(QWidget):
     def _build_results(self) -> None:
         self.curve_field_combo = QComboBox()
         self.curve_field_combo.setObjectName("curveFieldCombo")
+        # the field names are long (regularization.keep_prob): shown whole, not cut to "regulariz"
+        self.curve_field_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.curve_field_combo.setToolTip(
             "The field on the curve's x axis; the others stay at the best point"
         )
@@ -690,10 +692,10 @@ class SweepPanel(QWidget):
                     f"Cancelled: {o.ran + o.resumed} of {o.total} trials done. Start again with the same "
                     f"settings and folder to run the rest.{where}"
                 )
-            pruned = f", {o.pruned} pruned" if o.pruned else ""
-            return (
-                f"Finished: {o.total} trials ({o.ran} run now{pruned}) in {elapsed_text(o.seconds)}.{where}"
-            )
+            parts = [f"{o.resumed} kept from before"] if o.resumed else []
+            parts += [f"{o.pruned} pruned"] if o.pruned else []
+            detail = f" ({', '.join(parts)})" if parts else ""
+            return f"Finished: {o.total} trials{detail} in {elapsed_text(o.seconds)}.{where}"
         if p is not None:  # a sweep folder opened from disk
             return f"Opened: {p.done} of {p.total} trials done.{where}"
         return ""
