@@ -275,6 +275,15 @@ class RunsTableModel(QAbstractTableModel):
         return color
 
     def _update_settings(self) -> None:
+        if self._compute_settings() and self._keys:
+            col = COL["Settings"]
+            self.dataChanged.emit(self.index(0, col), self.index(len(self._keys) - 1, col))
+            self.settingsChanged.emit()
+
+    def _compute_settings(self) -> bool:
+        """Recompute every row's Settings text; True when a row that was there before changed
+        (a new row is fitted as it is inserted, and a run like the previous ones, the usual
+        case, changes no other row's text)."""
         runs = self.history.runs()
         flats = []
         for r in runs:
@@ -286,12 +295,9 @@ class RunsTableModel(QAbstractTableModel):
             del self._flat[key]
         diffs = settings_diff_flat(flats)
         new = {r.key: d for r, d in zip(runs, diffs)}
-        changed = new != self._settings
+        changed = any(new[k] != old for k, old in self._settings.items() if k in new)
         self._settings = new
-        if changed and self._keys:
-            col = COL["Settings"]
-            self.dataChanged.emit(self.index(0, col), self.index(len(self._keys) - 1, col))
-            self.settingsChanged.emit()
+        return changed
 
     def _on_history_event(self, event: str, key: str) -> None:
         if event == "added":
@@ -299,8 +305,12 @@ class RunsTableModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), row, row)
             self._keys.append(key)
             self._assign_color(key)
+            changed = self._compute_settings()  # before the views measure the new row
             self.endInsertRows()
-            self._update_settings()
+            if changed:
+                col = COL["Settings"]
+                self.dataChanged.emit(self.index(0, col), self.index(row - 1, col))
+                self.settingsChanged.emit()
         elif event == "removed":
             row = self.row_of(key)
             if row >= 0:
