@@ -30,7 +30,7 @@ from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.runs_table import RunsTableModel
 from gui.models.training_session import TrainingSession
 from gui.views.latest_runner import LatestJob
-from gui.views.model_views import ModelView, bring_to_front, hint_text_label, snapshot_hint
+from gui.views.model_views import ModelView, bring_to_front, fixed_plot, hint_text_label, snapshot_hint
 
 RESOLUTION = 200
 POINT_SIZE = 7
@@ -146,11 +146,7 @@ class BoundaryView(ModelView):
         footer.addWidget(self.compare_label)
         footer.addWidget(self.compare_combo)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("decisionBoundaryPlot")
-        item = self.plot.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
+        self.plot, item = fixed_plot("decisionBoundaryPlot")
         item.setLabel("bottom", "x₁ (raw feature units)")
         item.setLabel("left", "x₂ (raw feature units)")
         self.image = pg.ImageItem(axisOrder="row-major")

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from gui.models.current_model import CurrentModel, ModelSnapshot
 from gui.models.training_session import TrainingSession
 from gui.views.latest_runner import LatestJob
-from gui.views.model_views import ModelView, hint_text_label, snapshot_hint
+from gui.views.model_views import ModelView, fixed_plot, hint_text_label, snapshot_hint
 
 GALLERY_LIMIT = 300  # thumbnails shown per cell (the most confident first)
 THUMB = 72  # thumbnail size in pixels
@@ -178,11 +178,7 @@ class ConfusionView(ModelView):
             "(blue: right, red: mistakes; stronger = more). Click a cell to see its samples."
         )
 
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("confusionMatrix")
-        item = self.plot.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
+        self.plot, item = fixed_plot("confusionMatrix")
         item.setMouseEnabled(x=False, y=False)
         item.setLabel("bottom", "predicted class")
         item.setLabel("left", "true class")

@@ -9,10 +9,12 @@
   and catches up when it is shown again.
 - :func:`snapshot_hint`: the words for "nothing to show yet" (no run, loading, waiting).
 - :func:`bring_to_front`: makes the tab holding a widget current.
+- :func:`fixed_plot`: a PlotWidget without pyqtgraph's context menu and auto-range button.
 """
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QWidget
 
@@ -98,3 +100,17 @@ class ModelView(QWidget):
     def refresh(self) -> None:
         """Show the current snapshot (or a hint). Subclasses call ``super().refresh()`` first."""
         self._stale = False
+
+
+def fixed_plot(object_name: str, axes: bool = True) -> tuple[pg.PlotWidget, pg.PlotItem]:
+    """(widget, its PlotItem): no context menu and no auto-range button (the view sets the
+    ranges itself); axes=False hides both axes (pictures: tiles, the network diagram)."""
+    widget = pg.PlotWidget()
+    widget.setObjectName(object_name)
+    item = widget.getPlotItem()
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    if not axes:
+        item.hideAxis("left")
+        item.hideAxis("bottom")
+    return widget, item

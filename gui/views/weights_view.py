@@ -39,7 +39,7 @@ from gui.models.training_session import TrainingSession
 from gui.views.boundary_view import describe_input
 from gui.views.gradcheck_panel import GradCheckPanel
 from gui.views.latest_runner import LatestJob
-from gui.views.model_views import ModelView, hint_text_label, snapshot_hint
+from gui.views.model_views import ModelView, fixed_plot, hint_text_label, snapshot_hint
 
 EDGE_LEVELS = 5  # edges are drawn in this many thickness classes per sign (one plot item each)
 MAX_DIAGRAM_EDGES = 20_000  # beyond this the drawing is a grey blur: show a hint instead
@@ -166,25 +166,13 @@ class WeightsView(ModelView):
 
         # left: tiles or diagram
         self.hint = hint_text_label("weightsHint")
-        self.tiles_plot = pg.PlotWidget()
-        self.tiles_plot.setObjectName("weightTiles")
-        tp = self.tiles_plot.getPlotItem()
-        tp.setMenuEnabled(False)
-        tp.hideButtons()
-        tp.hideAxis("left")
-        tp.hideAxis("bottom")
+        self.tiles_plot, tp = fixed_plot("weightTiles", axes=False)
         tp.getViewBox().invertY(True)
         tp.getViewBox().setAspectLocked(True)
         self.tiles_image = pg.ImageItem(axisOrder="row-major")
         tp.addItem(self.tiles_image)
 
-        self.diagram_plot = pg.PlotWidget()
-        self.diagram_plot.setObjectName("networkDiagram")
-        dp = self.diagram_plot.getPlotItem()
-        dp.setMenuEnabled(False)
-        dp.hideButtons()
-        dp.hideAxis("left")
-        dp.hideAxis("bottom")
+        self.diagram_plot, dp = fixed_plot("networkDiagram", axes=False)
         for side in ("left", "right"):  # tick labels only: input names left, class names right
             axis = dp.getAxis(side)
             axis.setPen(pg.mkPen(None))
@@ -211,11 +199,7 @@ class WeightsView(ModelView):
         left_lay.addWidget(self.diagram_plot, 1)
 
         # right: histogram and gradient check
-        self.hist_plot = pg.PlotWidget()
-        self.hist_plot.setObjectName("weightHistogram")
-        hp = self.hist_plot.getPlotItem()
-        hp.setMenuEnabled(False)
-        hp.hideButtons()
+        self.hist_plot, hp = fixed_plot("weightHistogram")
         hp.setLabel("bottom", "w (all layers; biases excluded)")
         hp.getAxis("bottom").enableAutoSIPrefix(False)
         hp.getAxis("left").enableAutoSIPrefix(False)
