@@ -276,9 +276,13 @@ class RunsTableModel(QAbstractTableModel):
 
     def _update_settings(self) -> None:
         if self._compute_settings() and self._keys:
-            col = COL["Settings"]
-            self.dataChanged.emit(self.index(0, col), self.index(len(self._keys) - 1, col))
-            self.settingsChanged.emit()
+            self._settings_changed(len(self._keys))
+
+    def _settings_changed(self, rows: int) -> None:
+        """The Settings texts of the first ``rows`` rows changed."""
+        col = COL["Settings"]
+        self.dataChanged.emit(self.index(0, col), self.index(rows - 1, col))
+        self.settingsChanged.emit()
 
     def _compute_settings(self) -> bool:
         """Recompute every row's Settings text; True when a row that was there before changed
@@ -307,10 +311,8 @@ class RunsTableModel(QAbstractTableModel):
             self._assign_color(key)
             changed = self._compute_settings()  # before the views measure the new row
             self.endInsertRows()
-            if changed:
-                col = COL["Settings"]
-                self.dataChanged.emit(self.index(0, col), self.index(row - 1, col))
-                self.settingsChanged.emit()
+            if changed:  # rows that were there before; the new one was measured as inserted
+                self._settings_changed(row)
         elif event == "removed":
             row = self.row_of(key)
             if row >= 0:
