@@ -398,6 +398,10 @@ def test_confusion_counts_click_highlights_cell_members_and_test_only_after_eval
     for t in range(2):
         for p in range(2):
             assert view.cell_text(t, p) == f"{expected[t, p]:,}"
+    # the matrix sits in the middle of the tab, its plot about as wide as tall (square cells)
+    plot = view.plot
+    assert abs(plot.x() + plot.width() / 2 - view.width() / 2) <= 6
+    assert plot.width() < plot.height() + 200 or plot.width() == 240
     final = load_run(run_dir).summary["final_metrics"]
     assert np.trace(expected) / expected.sum() == pytest.approx(final["dev_acc"])
     assert view.set_name == "dev" and SpySet.reads == 0  # the test set was never read

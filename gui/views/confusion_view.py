@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -198,12 +198,31 @@ class ConfusionView(ModelView):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(header)
         lay.addWidget(self.hint)
-        lay.addWidget(self.plot, 1)
+        # square cells: the plot is kept about as wide as it is tall (plus its axis), centred,
+        # instead of a small matrix in the middle of a wide plot with its axis far to the left
+        lay.addWidget(self.plot, 1, Qt.AlignmentFlag.AlignHCenter)
+        self.plot.installEventFilter(self)  # its height decides its width
         lay.addWidget(self.note)
         session.currentChanged.connect(self._on_current_changed)
         session.history.subscribe(self._on_history_event)
         self._update_set_combo()
         self.refresh()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.plot and event.type() == QEvent.Type.Resize:
+            self._fit_plot_width()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_plot_width()
+
+    def _fit_plot_width(self) -> None:
+        item = self.plot.getPlotItem()
+        # the view box square: its height plus the left axis (labels) and a small margin
+        side = self.plot.height() - item.getAxis("bottom").height() - 12
+        want = side + item.getAxis("left").width() + 24
+        self.plot.setFixedWidth(max(240, min(self.width() - 8, int(want))))
 
     # ---------------------------------------------------------------- public
     def is_busy(self) -> bool:
