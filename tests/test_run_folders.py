@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import train_cli
 
 from engine import fileio
-from engine.cli import main
 from engine.config import from_dict
 from engine.errors import InputError
 from engine.experiment import evaluate_test, run_experiment
@@ -45,30 +45,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-class _Sink:
-    def __init__(self):
-        self.parts = []
-
-    def write(self, text):
-        self.parts.append(text)
-        return len(text)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
-
-    def lines(self):
-        return "".join(self.parts).strip().splitlines()
-
-
 def run_cli(tmp_path, out, *extra, config=SMALL):
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps(config))
-    err = _Sink()
-    code = main(["train", "--config", str(path), "--out", str(out), *extra], stdout=_Sink(), stderr=err)
-    return code, err.lines()
+    return train_cli(tmp_path, out, *extra, config=config)
 
 
 def siblings(out: Path) -> list[str]:

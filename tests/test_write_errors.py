@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import train_cli
 
-from engine.cli import main
 from engine.config import from_dict
 from engine.dataset import ArraySet, PreparedData
 from engine.errors import WriteError
@@ -26,24 +26,6 @@ SMALL = {
 }
 ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
 EROFS = os.strerror(errno.EROFS)  # "Read-only file system"
-
-
-class Sink:
-    def __init__(self):
-        self.parts = []
-
-    def write(self, text):
-        self.parts.append(text)
-        return len(text)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
-
-    def lines(self):
-        return "".join(self.parts).strip().splitlines()
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -86,11 +68,7 @@ def fail_writes(monkeypatch):
 
 
 def train(tmp_path, out, *extra, config=SMALL):
-    path = tmp_path / "cfg.json"
-    path.write_text(json.dumps(config))
-    err = Sink()
-    code = main(["train", "--config", str(path), "--out", str(out), *extra], stdout=Sink(), stderr=err)
-    return code, err.lines()
+    return train_cli(tmp_path, out, *extra, config=config)
 
 
 def leftovers(folder: Path) -> list[str]:
