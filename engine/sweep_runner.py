@@ -537,6 +537,13 @@ class SweepRunner:
         tid = msg.get("trial")
         if not isinstance(tid, str):
             return None
+        if kind == "end":
+            # also for a finished task: a trial cancelled while it had just started (its start
+            # came after the cancel was decided) has a done future and still runs; its end is
+            # what the wait for running trials waits for
+            with self._lock:
+                self._running.pop(tid, None)
+            return None
         if tid in self._finished:
             return None  # a late message of a trial whose task is over (or was cancelled)
         if kind == "start":
@@ -544,10 +551,6 @@ class SweepRunner:
                 self._running[tid] = str(msg.get("worker"))
                 self._history[tid] = []
             return TrialStarted(self.progress, tid, str(msg.get("worker")))
-        if kind == "end":
-            with self._lock:
-                self._running.pop(tid, None)
-            return None
         if kind == "progress":
             # msgpack hands lists back as tuples: make each record equal its metrics.jsonl line
             records = tuple(

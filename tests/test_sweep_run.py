@@ -739,3 +739,19 @@ def test_ctrl_c_cancels_the_command_which_exits_130_and_resumes_later(tmp_path):
     for trial in trials:
         summary = json.loads((trial / "summary.json").read_text())
         assert summary["stop_reason"] == "cancelled" and summary["epochs_run"] < 100_000
+
+
+def test_the_end_of_a_trial_whose_future_is_done_still_counts(tmp_path):
+    # the order that hung a sweep for its whole cancel timeout: a trial is cancelled as queued,
+    # its start event arrives before the cancelled future's callback, then its end event; the
+    # end must take it off the running trials, or the runner waits for an end already received
+    runner = SweepRunner(long_definition(), tmp_path / "sweep", workers=1)
+    tid = runner.definition.trials[1].id
+    assert runner._on_message(None, None, "topic", {"kind": "start", "trial": tid, "worker": "w"}) is not None
+    assert runner._running_count() == 1
+    runner._finished.add(tid)  # the cancelled future's done callback
+    assert runner._on_message(None, None, "topic", {"kind": "end", "trial": tid}) is None
+    assert runner._running_count() == 0
+    # a start that comes after the task is over is ignored (the trial stops on the stop event)
+    assert runner._on_message(None, None, "topic", {"kind": "start", "trial": tid, "worker": "w"}) is None
+    assert runner._running_count() == 0
